@@ -1,0 +1,98 @@
+"""The `mtl-sweep` command line: plan, run, report, data.
+
+Every command resolves the tracking store the same way (--tracking-uri, the spec,
+$MLFLOW_TRACKING_URI, sqlite:///mlflow.db). User errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mtl_sweep import __version__
+from mtl_sweep.errors import UserError
+
+SET_HELP = "Override a spec key, validated like the file (repeatable), e.g. train.epochs=3."
+
+
+def spec_options(func):
+    """The options shared by every command that takes a spec."""
+    func = click.option(
+        "--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=SET_HELP
+    )(func)
+    return click.argument("spec", metavar="SPEC")(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mtl-sweep")
+def cli() -> None:
+    """Multi-task vs single-task sweeps on Ray Tune, tracked in MLflow."""
+
+
+@cli.command()
+@spec_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow store to mark finished trials from (default: see README).",
+)
+@click.option("--offline", is_flag=True, help="Do not look up finished trials in MLflow.")
+def plan(
+    spec: str, overrides: tuple[str, ...], fmt: str, tracking_uri: str | None, offline: bool
+) -> None:
+    """Print the pretraining jobs and trials SPEC expands into, and the counts."""
+    from mtl_sweep.expand import expand
+    from mtl_sweep.load import load_spec
+    from mtl_sweep.plan import render_plan
+
+    loaded = load_spec(spec, overrides)
+    expanded = expand(loaded, spec)
+    done: set[str] = set()
+    if not offline:
+        from mtl_sweep.tracking_uri import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(tracking_uri, loaded.tracking.uri)
+        done = _finished_keys(uri, loaded.experiment)
+    click.echo(render_plan(expanded, fmt, done))
+
+
+def _finished_keys(uri: str, experiment: str) -> set[str]:
+    """Keys with a FINISHED run, without creating a store that does not exist yet."""
+    from mtl_sweep.tracking_uri import store_exists
+
+    if not store_exists(uri):
+        return set()
+    from mtl_sweep.tracking import Tracker
+
+    return Tracker(uri).finished_keys(experiment)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="mtl-sweep", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

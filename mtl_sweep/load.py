@@ -1,0 +1,165 @@
+"""Reading a spec: safe YAML, `--set` overrides, `${ENV_VAR}` expansion, then validation.
+
+Config is resolved once, here, at the boundary; everything after works on a `Spec`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mtl_sweep.errors import SpecError, format_loc
+from mtl_sweep.spec import SOURCE_TASKS, Spec
+from mtl_sweep.tasks import TASKS
+from mtl_sweep.validate import check_spec
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """Load, override, expand env vars and validate the spec at `path`.
+
+    Raises SpecError, naming the file and key path, for anything wrong.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(str(path), "", "no such spec file") from None
+    except OSError as exc:
+        raise SpecError(str(path), "", f"cannot read: {exc.strerror}") from None
+    return parse_spec(text, str(path), overrides)
+
+
+def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """Like `load_spec`, from YAML text; `file` names it in errors."""
+    raw = _read_yaml(text, file)
+    for item in overrides:
+        apply_override(raw, item)
+    raw = _expand_env(raw, file, ())
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise _spec_error(file, exc) from None
+    check_spec(spec, file)
+    return spec
+
+
+def _read_yaml(text: str, file: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise SpecError(file, where, f"YAML syntax error: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SpecError(file, "", f"a spec is a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `key.path=value` override in place; the value is parsed as YAML."""
+    key, sep, value_text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not key.strip() or any(not p for p in parts):
+        raise SpecError("--set", item, "expected key.path=value, e.g. train.epochs=3")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        raise SpecError("--set", key, f"cannot parse value {value_text!r} as YAML") from None
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: i + 1])
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            raise SpecError("--set", here, "is not a mapping, cannot set a key below it")
+    last = parts[-1]
+    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise SpecError("--set", key, "its parent is not a mapping")
+
+
+def _expand_env(value: Any, file: str, loc: tuple[object, ...]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string; an unset VAR is an error."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, file, (*loc, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, file, (*loc, i)) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise SpecError(
+            file,
+            format_loc(loc),
+            f"environment variable {name} is not set (export {name}=... or write "
+            f"${{{name}:-default}})",
+        )
+
+    return _ENV.sub(sub, value)
+
+
+# Kind tags that pydantic puts into error locations for the tagged source union.
+_SOURCE_KINDS = frozenset(SOURCE_TASKS)
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop pydantic's union-branch markers so the path reads like the YAML."""
+    out: list[int | str] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "list"}):
+            continue  # a union branch such as 'list[str]' or 'function-after[...]'
+        if (
+            isinstance(part, str)
+            and part in _SOURCE_KINDS
+            and out
+            and (out[-1] == "source" or (out[-1] in TASKS and len(out) >= 2 and out[-2] == "data"))
+        ):
+            continue  # the discriminator tag of a source
+        out.append(part)
+    return tuple(out)
+
+
+def _spec_error(file: str, exc: ValidationError) -> SpecError:
+    errors = exc.errors()
+    # Within a union, the branch that got furthest names the most useful path.
+    first = max(errors, key=lambda e: len(_clean_loc(e["loc"])))
+    loc = _clean_loc(first["loc"])
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = f"unknown key {str(loc[-1])!r}" if loc else "unknown key"
+    elif first["type"] == "union_tag_invalid":
+        ctx = first.get("ctx") or {}
+        msg = f"unknown source kind {ctx.get('tag')!r}; known: {', '.join(SOURCE_TASKS)}"
+    elif first["type"] == "union_tag_not_found":
+        msg = f"a source needs a kind; known: {', '.join(SOURCE_TASKS)}"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    else:
+        got = first.get("input")
+        if not isinstance(got, dict | list):
+            msg = f"{msg} (got {got!r})"
+    locs = {_clean_loc(e["loc"]) for e in errors}
+    more = sum(1 for a in locs if not any(a != b and b[: len(a)] == a for b in locs)) - 1
+    if more > 0:
+        msg += f" (+{more} more problem{'s' if more > 1 else ''})"
+    return SpecError(file, format_loc(loc), msg)

@@ -1,0 +1,145 @@
+"""Meaning checks on a structurally valid spec, each naming its exact key path."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import ValidationError
+
+from mtl_sweep.errors import SpecError, format_loc
+from mtl_sweep.models import check_backbone
+from mtl_sweep.spec import SOURCE_TASKS, Spec, TrainSpec
+from mtl_sweep.tasks import TASKS
+from mtl_sweep.tasksets import expand_task_item
+
+# The loss-weighting strategies the trainables register (a test keeps the two in step).
+WEIGHTINGS: tuple[str, ...] = ("fixed", "uncertainty", "dwa", "gradnorm")
+STAGE_SOURCE_KINDS: tuple[str, ...] = ("imdb_wiki", "synthetic")
+
+
+def weight_vector(value: list[float] | dict[str, float]) -> dict[str, float]:
+    """Turn a weight vector (task order, or {task: w} with omitted tasks at 1) into a dict.
+
+    Raises ValueError for a wrong length, an unknown task, a negative or non-finite
+    weight, or all zeros.
+    """
+    if isinstance(value, dict):
+        unknown = set(value) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown task {sorted(unknown)[0]!r}; known: {', '.join(TASKS)}")
+        weights = {t: float(value.get(t, 1.0)) for t in TASKS}
+    else:
+        if len(value) != len(TASKS):
+            raise ValueError(
+                f"a weight vector has {len(TASKS)} numbers, in the order {', '.join(TASKS)}; "
+                f"got {len(value)}"
+            )
+        weights = {t: float(w) for t, w in zip(TASKS, value, strict=True)}
+    for task, w in weights.items():
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"weight of {task} must be a finite number >= 0, got {w}")
+    if not any(weights.values()):
+        raise ValueError("all weights are zero: the vector trains no task")
+    return weights
+
+
+def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: str) -> TrainSpec:
+    """Apply partial `train` overrides (from a stage or include rule) to the sweep's train."""
+    if not overrides:
+        return base
+    merged = _deep_merge(base.model_dump(), overrides)
+    try:
+        return TrainSpec.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = format_loc([where, *first["loc"]])
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise SpecError(file, loc, msg) from None
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def check_spec(spec: Spec, file: str) -> None:
+    """Raise SpecError for the first meaning problem found in `spec`."""
+
+    def fail(path: str, message: str) -> None:
+        raise SpecError(file, path, message)
+
+    for task in TASKS:
+        kind = getattr(spec.data, task).kind
+        if task not in SOURCE_TASKS[kind]:
+            carriers = [k for k, ts in SOURCE_TASKS.items() if task in ts]
+            fail(f"data.{task}.kind", f"{kind!r} has no {task} labels; use one of {carriers}")
+
+    for name, stage in spec.stages.items():
+        where = f"stages.{name}"
+        if name == "none":
+            fail(where, "'none' is reserved for 'no pretraining'; pick another stage name")
+        if stage.source.kind not in STAGE_SOURCE_KINDS:
+            fail(f"{where}.source.kind", f"a stage reads one of {list(STAGE_SOURCE_KINDS)}")
+        if not stage.tasks:
+            fail(f"{where}.tasks", "a stage trains at least one task")
+        for i, task in enumerate(stage.tasks):
+            if task not in SOURCE_TASKS["imdb_wiki"]:
+                fail(f"{where}.tasks[{i}]", f"IMDB-WIKI carries {list(SOURCE_TASKS['imdb_wiki'])}")
+        merged_train(spec.train, stage.train, file, f"{where}.train")
+
+    grid = spec.grid
+    _check_axes(grid, "grid", spec, fail)
+    for i, rule in enumerate(grid.include):
+        _check_axes(rule, f"grid.include[{i}]", spec, fail)
+        merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
+    for i, rule in enumerate(grid.exclude):
+        _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
+        if all(getattr(rule, k) is None for k in type(rule).model_fields):
+            fail(f"grid.exclude[{i}]", "an exclude rule needs at least one key to match")
+
+    for i, tasks in enumerate(spec.debug.fail_tasks):
+        try:
+            expand_task_item(tasks)
+        except ValueError as exc:
+            fail(f"debug.fail_tasks[{i}]", str(exc))
+
+
+def _check_axes(rule: Any, where: str, spec: Spec, fail: Any) -> None:
+    fields = type(rule).model_fields
+    for axis in ("tasks", "backbone", "pretrain", "weighting", "weights", "seed"):
+        if axis not in fields:
+            continue
+        values = getattr(rule, axis)
+        if values is None:
+            continue
+        if not values:
+            fail(f"{where}.{axis}", "empty axis: give at least one value (or omit the key)")
+        for i, value in enumerate(values):
+            path = f"{where}.{axis}[{i}]"
+            problem = _axis_problem(axis, value, spec)
+            if problem:
+                fail(path, problem)
+
+
+def _axis_problem(axis: str, value: Any, spec: Spec) -> str | None:
+    try:
+        if axis == "tasks":
+            expand_task_item(value)
+        elif axis == "weights":
+            weight_vector(value)
+    except ValueError as exc:
+        return str(exc)
+    if axis == "backbone":
+        return check_backbone(value)
+    if axis == "pretrain" and value != "none" and value not in spec.stages:
+        stages = ", ".join(spec.stages) or "none defined"
+        return f"{value!r} names no stage; use 'none' or a key of stages ({stages})"
+    if axis == "weighting" and value not in WEIGHTINGS:
+        return f"unknown weighting {value!r}; known: {', '.join(WEIGHTINGS)}"
+    return None

@@ -1,0 +1,206 @@
+"""Grid expansion: shorthands, collapse, include/exclude, and key stability."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtl_sweep.expand import expand
+from mtl_sweep.load import parse_spec
+from mtl_sweep.tasksets import SHORTHANDS
+
+
+def plan_of(text: str, *overrides: str):
+    return expand(parse_spec(text, "t.yaml", list(overrides)), "t.yaml")
+
+
+@pytest.mark.parametrize(
+    ("shorthand", "count"),
+    [("singles", 4), ("all", 1), ("pairs", 6), ("leave_one_out", 4), ("powerset", 15)],
+)
+def test_each_shorthand_expands_to_its_count(shorthand, count):
+    assert len(SHORTHANDS[shorthand]) == count
+    assert len(plan_of(f"name: t\ngrid: {{tasks: [{shorthand}]}}\n").trials) == count
+
+
+def test_shorthands_combine_and_duplicates_collapse():
+    plan = plan_of("name: t\ngrid: {tasks: [singles, pairs, all, [gender, age], age]}\n")
+    assert len(plan.trials) == 4 + 6 + 1
+    assert plan.collapsed == {"duplicate task set in grid.tasks": 2}
+    assert plan.cells == 13
+
+
+def test_task_order_within_a_set_does_not_matter():
+    a = plan_of("name: t\ngrid: {tasks: [[smile, age]]}\n").trials[0]
+    b = plan_of("name: t\ngrid: {tasks: [[age, smile]]}\n").trials[0]
+    assert a.key == b.key
+    assert a.tasks == ("age", "smile")
+
+
+def test_single_task_trials_ignore_weight_vectors():
+    plan = plan_of("name: t\ngrid: {tasks: [singles, all], weights: [[1,1,1,1],[1,0.1,1,1]]}\n")
+    assert len(plan.trials) == 4 + 2
+    assert plan.collapsed == {"single-task trials ignore weight vectors": 4}
+    for t in plan.trials:
+        if len(t.tasks) == 1:
+            assert t.loss_weights == {t.tasks[0]: 1.0}
+    mtl = [t for t in plan.trials if len(t.tasks) == 4]
+    assert sorted(t.loss_weights["gender"] for t in mtl) == [0.1, 1.0]
+
+
+def test_zero_weight_removes_a_task_and_collapses_with_the_existing_set():
+    plan = plan_of(
+        "name: t\ngrid: {tasks: [all, [age, emotion, smile]], weights: [[1,0,1,1],[1,1,1,1]]}\n"
+    )
+    by_tasks = sorted(t.tasks for t in plan.trials)
+    assert by_tasks == [("age", "emotion", "smile"), ("age", "gender", "emotion", "smile")]
+    assert plan.collapsed == {"a zero weight removed a task": 2}
+
+
+def test_zero_weights_can_empty_a_cell():
+    plan = plan_of("name: t\ngrid: {tasks: [[gender, smile], age], weights: [[1,0,1,0]]}\n")
+    assert [t.tasks for t in plan.trials] == [("age",)]
+    assert plan.collapsed == {"all of its tasks have zero weight": 1}
+
+
+def test_fixed_weights_apply_only_to_the_trials_own_tasks():
+    plan = plan_of("name: t\ngrid: {tasks: [[age, smile]], weights: [[2, 0.5, 0.3, 4]]}\n")
+    assert plan.trials[0].loss_weights == {"age": 2.0, "smile": 4.0}
+
+
+def test_weights_as_mapping_default_to_one():
+    plan = plan_of("name: t\ngrid: {tasks: [all], weights: [{gender: 0.1}]}\n")
+    assert plan.trials[0].loss_weights == {"age": 1.0, "gender": 0.1, "emotion": 1.0, "smile": 1.0}
+
+
+def test_adaptive_strategies_ignore_weight_vectors():
+    plan = plan_of(
+        "name: t\ngrid: {tasks: [singles, all], weighting: [fixed, uncertainty, dwa],"
+        " weights: [[1,1,1,1],[1,0.1,1,1]]}\n"
+    )
+    mtl = [t for t in plan.trials if len(t.tasks) == 4]
+    assert sorted(t.weighting for t in mtl) == ["dwa", "fixed", "fixed", "uncertainty"]
+    assert len([t for t in plan.trials if len(t.tasks) == 1]) == 4
+    assert all(t.weighting == "fixed" for t in plan.trials if len(t.tasks) == 1)
+    assert plan.collapsed["adaptive weighting ignores weight vectors"] == 2
+
+
+def test_exclude_drops_matching_cells():
+    plan = plan_of(
+        "name: t\nstages: {imdb_wiki: {source: {kind: synthetic}}}\n"
+        "grid:\n  tasks: [singles]\n  backbone: [resnet18, resnet50]\n"
+        "  pretrain: [none, imdb_wiki]\n"
+        "  exclude: [{backbone: resnet50, pretrain: imdb_wiki}]\n"
+    )
+    assert plan.cells == 16
+    assert plan.excluded == 4
+    assert len(plan.trials) == 12
+    assert not [t for t in plan.trials if t.backbone == "resnet50" and t.pretrain != "none"]
+    assert {j.backbone for j in plan.jobs} == {"resnet18"}
+
+
+def test_exclude_matches_task_sets_by_shorthand():
+    plan = plan_of(
+        "name: t\ngrid: {tasks: [singles, all], seed: [0, 1],"
+        " exclude: [{tasks: [singles], seed: 1}]}\n"
+    )
+    assert len(plan.trials) == 4 + 2
+
+
+def test_include_adds_cells_with_grid_defaults_and_labels():
+    plan = plan_of(
+        "name: t\ngrid:\n  tasks: [all]\n  seed: [0, 1]\n"
+        "  include:\n    - {label: SSR-Net, backbone: ssrnet, tasks: [age],"
+        " train: {image_size: 64}}\n"
+    )
+    assert len(plan.main) == 2
+    ref = plan.reference
+    assert len(ref) == 2
+    assert {t.seed for t in ref} == {0, 1}  # omitted axis takes the grid's values
+    assert all(t.config["train"]["image_size"] == 64 for t in ref)
+    assert plan.included == 2
+
+
+def test_include_of_an_existing_cell_collapses():
+    plan = plan_of("name: t\ngrid: {tasks: [singles], include: [{tasks: [age]}]}\n")
+    assert len(plan.trials) == 4
+
+
+def test_reference_model_forces_its_age_head():
+    plan = plan_of(
+        "name: t\ngrid: {tasks: [all], include: [{label: DEX, backbone: dex, tasks: [age]}]}\n"
+    )
+    assert plan.reference[0].config["train"]["age_head"] == "dex"
+
+
+YAML_A = """\
+name: a
+train: {epochs: 3, batch_size: 16, optimizer: {name: adamw, lr: 0.001}}
+stages:
+  pre: {source: {kind: synthetic, train: 64}, tasks: [age, gender], epochs: 1}
+grid:
+  tasks: [singles, all]
+  backbone: [resnet18, alexnet]
+  pretrain: [none, pre]
+  seed: [0, 1]
+"""
+YAML_B = """\
+grid:
+  seed: [1, 0]
+  pretrain: [pre, none]
+  backbone: [alexnet, resnet18]
+  tasks: [all, singles]
+stages:
+  pre: {epochs: 1, tasks: [gender, age], source: {train: 64, kind: synthetic}}
+train: {optimizer: {lr: 0.001, name: adamw}, batch_size: 16, epochs: 3}
+name: b
+"""
+
+
+def test_keys_ignore_yaml_key_order_and_grid_order():
+    a, b = plan_of(YAML_A), plan_of(YAML_B)
+    assert {t.key for t in a.trials} == {t.key for t in b.trials}
+    assert {j.key for j in a.jobs} == {j.key for j in b.jobs}
+    assert len(a.trials) == 2 * 2 * 2 * 5
+
+
+def test_key_changes_with_the_learning_rate():
+    base = {t.key for t in plan_of(YAML_A).trials}
+    changed = {t.key for t in plan_of(YAML_A, "train.optimizer.lr=0.002").trials}
+    assert not base & changed
+
+
+def test_stage_change_changes_only_pretrained_trials():
+    base = plan_of(YAML_A)
+    changed = plan_of(YAML_A, "stages.pre.epochs=2")
+    same = {t.key for t in base.trials} & {t.key for t in changed.trials}
+    assert same == {t.key for t in base.trials if t.pretrain == "none"}
+    assert {j.key for j in base.jobs}.isdisjoint({j.key for j in changed.jobs})
+
+
+def test_execution_settings_do_not_change_keys():
+    base = {t.key for t in plan_of(YAML_A).trials}
+    for override in (
+        "train.device=cpu",
+        "train.workers=4",
+        "resources.gpu=0.5",
+        "tracking.experiment=other",
+        "failure.retries=3",
+        "name=renamed",
+    ):
+        assert {t.key for t in plan_of(YAML_A, override).trials} == base, override
+
+
+def test_one_pretrain_job_per_stage_and_backbone_shared_by_seeds():
+    plan = plan_of(YAML_A)
+    assert len(plan.jobs) == 2
+    for job in plan.jobs:
+        users = [t for t in plan.trials if t.pretrain_key == job.key]
+        assert {t.seed for t in users} == {0, 1}
+        assert {t.backbone for t in users} == {job.backbone}
+
+
+def test_growing_the_grid_keeps_existing_keys():
+    base = {t.key for t in plan_of(YAML_A).trials}
+    grown = {t.key for t in plan_of(YAML_A, "grid.seed=[0, 1, 2]").trials}
+    assert base < grown
+    assert len(grown - base) == 2 * 2 * 5

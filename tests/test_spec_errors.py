@@ -1,0 +1,188 @@
+"""Bad specs exit 2 with one line naming the file and the key path, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+GOOD = """\
+name: t
+stages:
+  pre: {source: {kind: synthetic}, tasks: [age, gender]}
+grid:
+  tasks: [singles, all]
+  backbone: [resnet18]
+  pretrain: [none, pre]
+"""
+
+# (id, spec text or None for GOOD, extra CLI args, text the error line must contain)
+CASES = [
+    ("yaml-syntax", "name: t\ngrid:\n  tasks: [age\n", [], "line 4"),
+    ("unknown-top-key", GOOD + "trian: {}\n", [], "trian: unknown key 'trian'"),
+    ("unknown-nested-key", GOOD + "train: {epoch: 3}\n", [], "train.epoch: unknown key"),
+    ("wrong-type", GOOD + "train: {epochs: three}\n", [], "train.epochs"),
+    ("non-positive", GOOD + "train: {batch_size: 0}\n", [], "train.batch_size"),
+    (
+        "unknown-task",
+        "name: t\ngrid: {tasks: [singles, [age, height]]}\n",
+        [],
+        "grid.tasks[1]: unknown task 'height'",
+    ),
+    (
+        "unknown-shorthand",
+        "name: t\ngrid: {tasks: [triples]}\n",
+        [],
+        "grid.tasks[0]: unknown task or shorthand 'triples'",
+    ),
+    (
+        "unknown-backbone",
+        "name: t\ngrid: {backbone: [resnet18, resnet81]}\n",
+        [],
+        "grid.backbone[1]: unknown backbone 'resnet81'",
+    ),
+    (
+        "pretrain-no-stage",
+        "name: t\ngrid: {pretrain: [none, imagenet21k]}\n",
+        [],
+        "grid.pretrain[1]: 'imagenet21k' names no stage",
+    ),
+    (
+        "negative-weight",
+        "name: t\ngrid: {weights: [[1, -1, 1, 1]]}\n",
+        [],
+        "grid.weights[0]: weight of gender must be a finite number >= 0",
+    ),
+    (
+        "all-weights-zero",
+        "name: t\ngrid: {weights: [[1, 1, 1, 1], [0, 0, 0, 0]]}\n",
+        [],
+        "grid.weights[1]: all weights are zero",
+    ),
+    ("weight-length", "name: t\ngrid: {weights: [[1, 1]]}\n", [], "grid.weights[0]"),
+    ("empty-axis", "name: t\ngrid: {seed: []}\n", [], "grid.seed: empty axis"),
+    (
+        "unset-env",
+        "name: t\ndata:\n  age: {kind: chalearn, root: '${MTL_TEST_UNSET_ROOT}'}\n",
+        [],
+        "data.age.root: environment variable MTL_TEST_UNSET_ROOT is not set",
+    ),
+    (
+        "malformed-set",
+        None,
+        ["--set", "train.epochs"],
+        "--set: train.epochs: expected key.path=value",
+    ),
+    ("set-bad-value", None, ["--set", "grid.seed=[0, 1"], "--set: grid.seed: cannot parse"),
+    ("set-invalid", None, ["--set", "train.epochs=-1"], "train.epochs"),
+    (
+        "unknown-weighting",
+        "name: t\ngrid: {weighting: [fixed, pcgrad]}\n",
+        [],
+        "grid.weighting[1]: unknown weighting 'pcgrad'",
+    ),
+    (
+        "unknown-source-kind",
+        "name: t\ndata: {age: {kind: utkface, root: /x}}\n",
+        [],
+        "data.age: unknown source kind 'utkface'",
+    ),
+    (
+        "source-lacks-task",
+        "name: t\ndata: {age: {kind: fer2013, root: /x}}\n",
+        [],
+        "data.age.kind: 'fer2013' has no age labels",
+    ),
+    (
+        "source-missing-root",
+        "name: t\ndata: {age: {kind: chalearn}}\n",
+        [],
+        "data.age.root: required key is missing",
+    ),
+    ("missing-name", "grid: {seed: [0]}\n", [], "name: required key is missing"),
+    ("bad-name", "name: 'my sweep'\n", [], "name:"),
+    ("not-a-mapping", "- name: t\n", [], "a spec is a mapping"),
+    (
+        "reference-wrong-tasks",
+        "name: t\ngrid: {backbone: [ssrnet], tasks: [singles]}\n",
+        [],
+        "grid.backbone: reference model 'ssrnet' trains only age",
+    ),
+    (
+        "stage-named-none",
+        "name: t\nstages: {none: {source: {kind: synthetic}}}\n",
+        [],
+        "stages.none",
+    ),
+    (
+        "stage-bad-source",
+        "name: t\nstages: {pre: {source: {kind: fer2013, root: /x}}}\n",
+        [],
+        "stages.pre.source.kind",
+    ),
+    (
+        "stage-bad-train",
+        GOOD.replace("tasks: [age, gender]}", "tasks: [age], train: {lr: 1}}"),
+        [],
+        "stages.pre.train.lr: unknown key",
+    ),
+    (
+        "include-bad-backbone",
+        "name: t\ngrid: {include: [{backbone: vgg99}]}\n",
+        [],
+        "grid.include[0].backbone[0]: unknown backbone 'vgg99'",
+    ),
+    ("exclude-empty", "name: t\ngrid: {exclude: [{}]}\n", [], "grid.exclude[0]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_spec_exits_2_with_one_line(cli, write_spec, monkeypatch, text, args, expected):
+    monkeypatch.delenv("MTL_TEST_UNSET_ROOT", raising=False)
+    path = write_spec(text if text is not None else GOOD)
+    result = cli("plan", str(path), "--offline", *args)
+    assert result.code == 2, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    assert expected in lines[0], lines[0]
+    if not args or "--set" not in args or "=" in args[-1]:
+        assert str(path) in lines[0] or lines[0].startswith("error: --set")
+
+
+def test_at_least_15_kinds_of_bad_spec():
+    assert len(CASES) >= 15
+
+
+def test_missing_spec_file(cli, tmp_path):
+    result = cli("plan", str(tmp_path / "nope.yaml"), "--offline")
+    assert result.code == 2
+    assert "no such spec file" in result.err
+
+
+def test_error_line_from_a_real_process(write_spec):
+    """The installed entry point prints no traceback either (not only the in-process call)."""
+    path = write_spec("name: t\ngrid: {backbone: [resnet81]}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mtl_sweep.cli", "plan", str(path), "--offline"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+    assert "grid.backbone[0]" in proc.stderr
+
+
+def test_env_default_syntax(cli, write_spec, monkeypatch):
+    monkeypatch.delenv("MTL_TEST_UNSET_ROOT", raising=False)
+    path = write_spec(
+        "name: t\ndata:\n  age: {kind: chalearn, root: '${MTL_TEST_UNSET_ROOT:-/data/chalearn}'}\n"
+    )
+    result = cli("plan", str(path), "--offline", "--format", "json")
+    assert result.code == 0, result.err
+    assert "/data/chalearn" in result.out
