@@ -65,6 +65,59 @@ def plan(
     click.echo(render_plan(expanded, fmt, done))
 
 
+@cli.command()
+@spec_options
+@click.option(
+    "--address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance).",
+)
+@click.option("--tracking-uri", default=None, help="MLflow tracking URI (see README).")
+@click.option(
+    "--max-concurrent",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most this many trials at once (overrides resources.max_concurrent).",
+)
+@click.option("--rerun", is_flag=True, help="Run every trial again, even those already done.")
+@click.option("--dry-run", is_flag=True, help="Check everything and say what would run.")
+@click.option(
+    "--storage-path",
+    default=None,
+    metavar="PATH",
+    help="Ray Tune storage for checkpoints (default: $MTL_SWEEP_STORAGE, else Ray's).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show Ray's and Tune's own output.")
+def run(
+    spec: str,
+    overrides: tuple[str, ...],
+    address: str | None,
+    tracking_uri: str | None,
+    max_concurrent: int | None,
+    rerun: bool,
+    dry_run: bool,
+    storage_path: str | None,
+    verbose: bool,
+) -> int:
+    """Run SPEC's trials on Ray Tune, logging to MLflow; finished trials are skipped."""
+    from mtl_sweep.runner import RunOptions, run_sweep
+
+    return run_sweep(
+        RunOptions(
+            spec,
+            overrides,
+            address,
+            tracking_uri,
+            max_concurrent,
+            rerun,
+            dry_run,
+            verbose,
+            storage_path,
+        )
+    )
+
+
 def _finished_keys(uri: str, experiment: str) -> set[str]:
     """Keys with a FINISHED run, without creating a store that does not exist yet."""
     from mtl_sweep.tracking_uri import store_exists

@@ -27,6 +27,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from mtl_sweep.contract import run_name
 from mtl_sweep.errors import SpecError
 from mtl_sweep.models import REFERENCE_MODELS
 from mtl_sweep.spec import EXECUTION_ONLY_TRAIN_KEYS, CellSpec, MatchSpec, Spec, TrainSpec
@@ -68,6 +69,13 @@ class Trial:
     seed: int
     label: str | None  # reference-model label, or None for the main grid
     config: dict[str, Any]  # canonical: everything that affects training
+
+    @property
+    def name(self) -> str:
+        """The run name, e.g. `resnet18/age+gender/imdb_wiki/s0`."""
+        return run_name(
+            self.backbone, self.tasks, self.pretrain, self.seed, self.weighting, self.loss_weights
+        )
 
     @property
     def is_reference(self) -> bool:
@@ -250,6 +258,7 @@ def _resolve(
         "seed": cell.seed,
         "train": train_identity(train, tasks, weighting),
         "data": {t: source_identity(getattr(spec.data, t)) for t in tasks},
+        "epoch_rule": spec.data.epoch_rule,
         "pretrain": pretrain_ref,
     }
     trial = Trial(

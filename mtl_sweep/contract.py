@@ -1,0 +1,85 @@
+"""The MLflow run contract (DESIGN.md): tag, param and metric names others rely on.
+
+Plain constants and pure helpers, so the report, the runner and the trainables agree
+without importing each other (or mlflow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mtl_sweep.models import display_name
+from mtl_sweep.tasks import tasks_tag
+
+# Tags.
+KIND = "mtl_sweep.kind"  # sweep | trial | pretrain
+SWEEP = "mtl_sweep.sweep"  # the sweep's name
+KEY = "mtl_sweep.trial_key"  # trial or pretraining-job key
+TASKS = "mtl_sweep.tasks"  # tasks joined by '+', in the order age, gender, emotion, smile
+BACKBONE = "mtl_sweep.backbone"  # torchvision name, or a reference model (dex, ssrnet)
+PRETRAIN = "mtl_sweep.pretrain"  # none, or the stage name
+WEIGHTING = "mtl_sweep.weighting"  # fixed, uncertainty, dwa, gradnorm
+SEED = "mtl_sweep.seed"
+ERROR = "mtl_sweep.error"  # on FAILED runs: the error text
+PARENT = "mlflow.parentRunId"
+# Extensions beyond DESIGN.md's table (readers must not require them).
+LABEL = "mtl_sweep.label"  # reference-model label, e.g. DEX
+PRETRAIN_KEY = "mtl_sweep.pretrain_key"  # key of the pretraining job a trial started from
+SUPERSEDED_BY = "mtl_sweep.superseded_by"  # set on a FINISHED run replaced by --rerun
+
+KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
+
+# Metric name prefixes; per-epoch metrics use step = epoch.
+TRAIN, VAL, TEST = "train/", "val/", "test/"
+WEIGHT = "weight/"  # per-epoch task weights of the weighting strategy
+
+# Artifacts.
+CONFIG_ARTIFACT = "trial.yaml"  # the resolved trial config
+CHECKPOINT_ARTIFACT = "checkpoint/best.pt"  # best-on-val weights (state dict)
+SPEC_ARTIFACT = "spec.yaml"  # on the sweep run: the resolved spec
+REPORT_ARTIFACT = "report.md"  # on the sweep run: the rendered report
+
+
+def run_name(
+    backbone: str,
+    tasks: Iterable[str],
+    pretrain: str,
+    seed: int | None,
+    weighting: str = "fixed",
+    weights: Mapping[str, float] | None = None,
+) -> str:
+    """A readable run name, e.g. `resnet18/age+gender/imdb_wiki/s0` (+ weights or strategy)."""
+    parts = [backbone, tasks_tag(tasks), pretrain]
+    if weighting != "fixed":
+        parts.append(weighting)
+    elif weights and len(weights) > 1 and any(w != 1.0 for w in weights.values()):
+        parts.append("w" + ",".join(f"{w:g}" for w in weights.values()))
+    if seed is not None:
+        parts.append(f"s{seed}")
+    return "/".join(parts)
+
+
+def row_name(backbone: str, tasks: Iterable[str]) -> str:
+    """The report's row name, e.g. `ResNet-18-Age_Gender_Emotion_Smile`."""
+    return f"{display_name(backbone)}-" + "_".join(t.capitalize() for t in tasks)
+
+
+def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten a resolved config into MLflow params (`train.optimizer.lr`, ...).
+
+    Loss weights become `loss_weight.<task>`; lists are joined by commas. MLflow caps a
+    param value at 6000 characters, far above anything here.
+    """
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if key == "loss_weights" and not prefix and isinstance(value, Mapping):
+            out.update({f"loss_weight.{t}": f"{w:g}" for t, w in value.items()})
+        elif isinstance(value, Mapping):
+            out.update(flatten_params(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value)
+    return out

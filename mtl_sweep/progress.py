@@ -1,0 +1,126 @@
+"""One concise live view of a sweep: counts, elapsed, ETA and the best metrics so far."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+from mtl_sweep import contract as C
+from mtl_sweep.tasks import PRIMARY_METRIC
+
+REFRESH_S = 5.0  # on a non-terminal, print at most one line this often (plus on events)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ProgressView(Callback):
+    """A Tune callback that keeps one status line up to date.
+
+    On a terminal the line is redrawn in place; elsewhere (CI, files) a line is printed
+    when something finishes or fails, and at most every REFRESH_S seconds otherwise.
+    """
+
+    def __init__(self, total: int, concurrency: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.concurrency = max(concurrency, 1)
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.start = time.monotonic()
+        self.running: dict[str, float] = {}  # trial id -> start time
+        self.durations: list[float] = []
+        self.done = self.failed = 0
+        self.best: dict[str, tuple[float, str]] = {}  # metric -> (value, run name)
+        self.last_print = 0.0
+        self.skipped = 0  # trials the orchestrator never scheduled (their job failed)
+
+    # --- Tune hooks ---------------------------------------------------------------------
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.running[trial.trial_id] = time.monotonic()
+        self.render()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
+        if result.get("final"):
+            self._note_best(trial, result)
+        self.render(event=False)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, failed=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, failed=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.render(force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    # --- state ---------------------------------------------------------------------------
+    def _finish(self, trial: Any, failed: bool) -> None:
+        started = self.running.pop(trial.trial_id, None)
+        if started is not None:
+            self.durations.append(time.monotonic() - started)
+        if failed:
+            self.failed += 1
+        else:
+            self.done += 1
+        self.render(force=True)
+
+    def _note_best(self, trial: Any, result: dict) -> None:
+        payload = (trial.config or {}).get("payload", {})
+        if payload.get("kind") != C.KIND_TRIAL:
+            return
+        for metric in PRIMARY_METRIC.values():
+            value = result.get(f"{C.TEST}{metric.name}")
+            if value is None:
+                continue
+            best = self.best.get(metric.name)
+            better = best is None or (
+                value > best[0] if metric.higher_is_better else value < best[0]
+            )
+            if better:
+                self.best[metric.name] = (float(value), payload.get("name", trial.trial_id))
+
+    def line(self) -> str:
+        """The status line."""
+        elapsed = time.monotonic() - self.start
+        finished = self.done + self.failed + self.skipped
+        pending = max(self.total - finished - len(self.running), 0)
+        parts = [
+            f"[{_clock(elapsed)}] done {self.done}/{self.total}",
+            f"running {len(self.running)}",
+            f"pending {pending}",
+            f"failed {self.failed + self.skipped}",
+        ]
+        if self.durations and (pending or self.running):
+            mean = sum(self.durations) / len(self.durations)
+            remaining = (pending + len(self.running) / 2) * mean / self.concurrency
+            parts.append(f"ETA {_clock(remaining)}")
+        best = []
+        for name, (value, _) in self.best.items():
+            metric = next(m for m in PRIMARY_METRIC.values() if m.name == name)
+            shown = f"{100 * value:.1f}%" if metric.percent else f"{value:.2f}"
+            best.append(f"{name} {shown}")
+        if best:
+            parts.append("best " + ", ".join(best))
+        return " | ".join(parts)
+
+    def render(self, force: bool = False, event: bool = True) -> None:
+        """Draw the line (in place on a terminal)."""
+        now = time.monotonic()
+        if self.tty:
+            self.stream.write("\r\033[K" + self.line())
+        elif force or (event and now - self.last_print >= REFRESH_S):
+            self.stream.write(self.line() + "\n")
+        else:
+            return
+        self.last_print = now
+        self.stream.flush()

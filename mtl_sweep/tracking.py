@@ -1,0 +1,115 @@
+"""MLflow access for the orchestrator and the CLI: experiments, the sweep run, lookups.
+
+Imports mlflow lazily; constructing a Tracker is where the cost is paid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mtl_sweep import contract as C
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+PAGE = 1000  # search_runs page size
+
+
+class Tracker:
+    """A thin wrapper over MlflowClient that speaks the run contract."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    # --- experiments -------------------------------------------------------------------
+    def experiment_id(self, name: str, create: bool = False) -> str | None:
+        """The experiment's id; with `create`, make it first (artifacts beside a sqlite db)."""
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        if not create:
+            return None
+        location = None
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri[len("sqlite:///") :])
+            location = (db.parent / "mlartifacts" / name).as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:
+            # Another driver created it first.
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def all_experiment_ids(self) -> list[str]:
+        """Every active experiment's id."""
+        return [e.experiment_id for e in self.client.search_experiments()]
+
+    # --- runs ------------------------------------------------------------------------------
+    def runs(self, experiment_ids: list[str], filter_string: str = "") -> Iterator[Run]:
+        """Every run matching the filter, following search_runs' page tokens."""
+        token = None
+        while True:
+            page = self.client.search_runs(
+                experiment_ids, filter_string, max_results=PAGE, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def finished_keys(self, experiment: str) -> set[str]:
+        """Keys of trials and pretraining jobs with a FINISHED run in the experiment."""
+        exp_id = self.experiment_id(experiment)
+        if exp_id is None:
+            return set()
+        filt = f"attributes.status = 'FINISHED' and tags.`{C.KEY}` != ''"
+        return {r.data.tags[C.KEY] for r in self.runs([exp_id], filt) if C.KEY in r.data.tags}
+
+    def finished_run(self, key: str, kind: str, experiment_ids: list[str]) -> Run | None:
+        """The FINISHED run with this key (newest first), or None."""
+        filt = (
+            f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
+            f"and tags.`{C.KIND}` = '{kind}'"
+        )
+        runs = sorted(self.runs(experiment_ids, filt), key=lambda r: -r.info.start_time)
+        return runs[0] if runs else None
+
+    def sweep_run(self, experiment_id: str, sweep: str) -> str:
+        """The sweep's parent run id: reused when it exists, created otherwise."""
+        filt = f"tags.`{C.KIND}` = '{C.KIND_SWEEP}' and tags.`{C.SWEEP}` = '{sweep}'"
+        found = sorted(self.runs([experiment_id], filt), key=lambda r: r.info.start_time)
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(
+            experiment_id,
+            run_name=sweep,
+            tags={C.KIND: C.KIND_SWEEP, C.SWEEP: sweep},
+        )
+        return run.info.run_id
+
+    def close_stale(self, experiment_id: str, sweep: str) -> int:
+        """Mark child runs left RUNNING by a dead driver as KILLED; returns how many.
+
+        Only one driver may run a given sweep at a time (documented in the README).
+        """
+        filt = f"attributes.status = 'RUNNING' and tags.`{C.SWEEP}` = '{sweep}'"
+        n = 0
+        for run in self.runs([experiment_id], filt):
+            if run.data.tags.get(C.KIND) == C.KIND_SWEEP:
+                continue
+            self.client.set_tag(run.info.run_id, C.ERROR, "killed: its driver stopped")
+            self.client.set_terminated(run.info.run_id, "KILLED", int(time.time() * 1000))
+            n += 1
+        return n

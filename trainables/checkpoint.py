@@ -1,0 +1,52 @@
+"""Checkpoint files: plain state dicts, saved with torch.save and loaded weights_only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+STATE_FILE = "state.pt"  # everything needed to resume: model, optimizer, schedule, epoch ...
+BEST_FILE = "best.pt"  # the best-on-val model weights
+
+
+def save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> Any:
+    """torch.load with weights_only=True onto the CPU: no pickled code runs."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a module's state dict."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Load every tensor whose name and shape match; returns the top-level parts loaded.
+
+    A pretraining checkpoint initialises the trunk and the heads whose tasks match; a
+    head of another shape (e.g. a DEX head into a regression head) is left as built.
+    """
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(usable, strict=False)
+    parts = {".".join(k.split(".")[:2]) if k.startswith("heads.") else k.split(".")[0]
+             for k in usable}
+    return sorted(p for p in parts if p not in ("mean", "std"))

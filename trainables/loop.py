@@ -1,0 +1,174 @@
+"""The training loop as plain functions: train_one_epoch and evaluate."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from trainables.data import Batch, CachedSplit, augment, eval_batches
+from trainables.metrics import SplitMetrics
+from trainables.models.multitask import MultiTaskNet
+from trainables.weighting import Weighting
+
+
+class NonFiniteLoss(RuntimeError):
+    """A task's loss became NaN or Inf; the trial stops with this error."""
+
+
+@dataclass
+class StepContext:
+    """Where and how steps run."""
+
+    device: torch.device
+    amp: bool = False  # bf16 autocast; only on CUDA
+    channels_last: bool = False  # only on CUDA
+    augment: Mapping[str, Any] | None = None  # train.augment; None = no augmentation
+    generator: torch.Generator | None = None  # seeds augmentation, on `device`
+
+    def autocast(self):
+        """bf16 autocast on CUDA when enabled, else a no-op context."""
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+
+@dataclass
+class EpochResult:
+    """Mean losses over the epoch's images, and where the time went."""
+
+    loss: float
+    task_loss: dict[str, float]
+    images: int
+    seconds: float
+    data_seconds: float  # time spent waiting for the next batch
+    steps: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput over the epoch."""
+        return self.images / self.seconds if self.seconds else 0.0
+
+
+def prepare_images(images: Tensor, ctx: StepContext, train: bool) -> Tensor:
+    """uint8 (B, 3, H, W) on the CPU -> float in [0, 1] on the device, augmented when training."""
+    x = images.to(ctx.device, non_blocking=True).float().div_(255.0)
+    if train and ctx.augment is not None:
+        x = augment(
+            x,
+            ctx.generator,
+            hflip=ctx.augment["hflip"],
+            scale=tuple(ctx.augment["scale"]),
+            ratio=tuple(ctx.augment["ratio"]),
+        )
+    if ctx.channels_last and ctx.device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def masked_losses(
+    model: MultiTaskNet, outputs: Mapping[str, Tensor], batch: Batch, device: torch.device
+) -> tuple[dict[str, Tensor], dict[str, int]]:
+    """Per-task mean loss over the samples that carry that task's label.
+
+    A task with no labelled sample in the batch is absent from the result, so it
+    contributes nothing. Returns (losses, labelled-sample counts).
+    """
+    losses, counts = {}, {}
+    for task, head in model.heads.items():
+        mask = batch.mask[task]
+        n = int(mask.sum())  # on the CPU: no device sync
+        if n == 0:
+            continue
+        m = mask.to(device, non_blocking=True)
+        target = batch.labels[task].to(device, non_blocking=True)[m]
+        losses[task] = head.loss(outputs[task][m], target)
+        counts[task] = n
+    return losses, counts
+
+
+def train_one_epoch(
+    model: MultiTaskNet,
+    batches: Iterable[Batch],
+    weighting: Weighting,
+    optimizer: torch.optim.Optimizer,
+    ctx: StepContext,
+    epoch: int = 0,
+) -> EpochResult:
+    """One pass over `batches`. Raises NonFiniteLoss naming the task and the epoch."""
+    model.train()
+    sums: dict[str, Tensor] = {}  # task -> sum of loss x samples, kept on the device
+    counts: dict[str, int] = {}
+    total_sum = torch.zeros((), device=ctx.device)
+    images = steps = 0
+    data_seconds = 0.0
+    start = time.perf_counter()
+    it = iter(batches)
+    while True:
+        t0 = time.perf_counter()
+        batch = next(it, None)
+        data_seconds += time.perf_counter() - t0
+        if batch is None:
+            break
+        x = prepare_images(batch.images, ctx, train=True)
+        with ctx.autocast():
+            outputs = model(x)
+        losses, n = masked_losses(model, outputs, batch, ctx.device)
+        if not losses:
+            continue
+        total = weighting.combine(losses)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward(retain_graph=weighting.retain_graph)
+        weighting.after_backward(losses, model.shared_parameters())
+        optimizer.step()
+        for task, loss in losses.items():
+            sums[task] = sums.get(task, 0) + loss.detach() * n[task]
+            counts[task] = counts.get(task, 0) + n[task]
+        total_sum += total.detach() * x.shape[0]
+        images += x.shape[0]
+        steps += 1
+    seconds = time.perf_counter() - start
+    task_loss = {t: float(s) / counts[t] for t, s in sums.items()}
+    bad = [t for t, v in task_loss.items() if not math.isfinite(v)]
+    if bad:
+        raise NonFiniteLoss(
+            f"loss of task {bad[0]} is {task_loss[bad[0]]} in epoch {epoch}; lower train.optimizer.lr"
+            " or check the labels"
+        )
+    return EpochResult(
+        loss=float(total_sum) / max(images, 1),
+        task_loss=task_loss,
+        images=images,
+        seconds=seconds,
+        data_seconds=data_seconds,
+        steps=steps,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: MultiTaskNet,
+    parts: Sequence[tuple[CachedSplit, tuple[str, ...]]],
+    batch_size: int,
+    ctx: StepContext,
+) -> dict[str, float]:
+    """Metrics per image over whole splits; parts: each source's split and its tasks."""
+    model.eval()
+    tasks = tuple(t for _, ts in parts for t in ts)
+    acc = SplitMetrics(tasks)
+    for split, part_tasks in parts:
+        for batch in eval_batches(split, part_tasks, batch_size):
+            x = prepare_images(batch.images, ctx, train=False)
+            with ctx.autocast():
+                outputs = model(x)
+            preds = {t: model.heads[t].predict(outputs[t]).cpu() for t in part_tasks}
+            acc.update(preds, batch.labels, batch.mask, batch.age_std)
+    model.train()
+    return acc.compute()

@@ -1,0 +1,104 @@
+"""Task heads. Each owns its forward, its loss and how its output becomes a prediction."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtl_sweep.tasks import AGE_RANGE, NUM_CLASSES
+
+AGE_BINS = AGE_RANGE[1] - AGE_RANGE[0] + 1  # DEX: one class per year, 0..100
+
+
+class Head(nn.Module):
+    """A task head: forward(features) -> raw output; loss(raw, target); predict(raw)."""
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        """Mean loss over the given (already masked) samples."""
+        raise NotImplementedError
+
+    def predict(self, output: Tensor) -> Tensor:
+        """Predictions: years (float) for age, class indices (long) otherwise."""
+        raise NotImplementedError
+
+
+class AgeRegression(Head):
+    """One linear output in years; L1 or smooth-L1 loss."""
+
+    def __init__(self, dim: int, loss: str = "l1", init_age: float = 35.0) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, 1)
+        # Start at the typical age so early epochs are not spent learning the offset.
+        nn.init.constant_(self.fc.bias, init_age)
+        self.loss_name = loss
+
+    def forward(self, features: Tensor) -> Tensor:  # (B, F) -> (B,) years
+        return self.fc(features).squeeze(-1)
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        if self.loss_name == "smooth_l1":
+            return F.smooth_l1_loss(output.float(), target, beta=1.0)
+        return F.l1_loss(output.float(), target)
+
+    def predict(self, output: Tensor) -> Tensor:
+        return output.float()
+
+
+class AgeDEX(Head):
+    """DEX: softmax over ages 0..100; the prediction is the softmax expectation, not argmax."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, AGE_BINS)
+        self.register_buffer("ages", torch.arange(AGE_RANGE[0], AGE_RANGE[1] + 1).float())
+
+    def forward(self, features: Tensor) -> Tensor:  # (B, F) -> (B, 101) logits
+        return self.fc(features)
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        classes = target.round().clamp(*AGE_RANGE).long() - AGE_RANGE[0]
+        return F.cross_entropy(output.float(), classes)
+
+    def predict(self, output: Tensor) -> Tensor:
+        return dex_expectation(output, self.ages)
+
+
+def dex_expectation(logits: Tensor, ages: Tensor) -> Tensor:
+    """E[age] = sum_i softmax(logits)_i * age_i, in years. (B, K) -> (B,)."""
+    return (logits.float().softmax(dim=-1) * ages).sum(dim=-1)
+
+
+class Classifier(Head):
+    """K-way linear classifier with cross-entropy (gender and smile: K=2; emotion: K=7)."""
+
+    def __init__(self, dim: int, classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(dim, classes)
+
+    def forward(self, features: Tensor) -> Tensor:  # (B, F) -> (B, K) logits
+        return self.fc(features)
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(output.float(), target.long())
+
+    def predict(self, output: Tensor) -> Tensor:
+        return output.argmax(dim=-1)
+
+
+class PassThroughAge(AgeRegression):
+    """For models that already output years (SSR-Net): no layer of its own."""
+
+    def __init__(self, loss: str = "l1") -> None:
+        nn.Module.__init__(self)
+        self.loss_name = loss
+
+    def forward(self, features: Tensor) -> Tensor:  # (B,) or (B, 1) years
+        return features.reshape(-1)
+
+
+def build_head(task: str, dim: int, age_head: str, age_loss: str, init_age: float) -> Head:
+    """The head for `task` on features of width `dim`."""
+    if task == "age":
+        return AgeDEX(dim) if age_head == "dex" else AgeRegression(dim, age_loss, init_age)
+    return Classifier(dim, NUM_CLASSES[task])

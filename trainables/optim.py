@@ -1,0 +1,49 @@
+"""Optimizer and per-epoch learning-rate schedule from the spec's train settings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def build_optimizer(
+    params: Iterable[nn.Parameter], spec: Mapping[str, Any]
+) -> torch.optim.Optimizer:
+    """torch.optim optimizer from `train.optimizer` (name, lr, weight_decay, momentum)."""
+    name, lr, wd = spec["name"], spec["lr"], spec["weight_decay"]
+    params = list(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=spec["momentum"], weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {name!r}; known: sgd, adam, adamw")
+
+
+def lr_factor(epoch: int, epochs: int, spec: Mapping[str, Any]) -> float:
+    """Multiplier of the peak lr at `epoch` (0-based) under `train.schedule`.
+
+    Linear warmup over `warmup_epochs`, then constant, cosine to 0 over the remaining
+    epochs, or step decay by `gamma` every `step_size` epochs.
+    """
+    warm = spec["warmup_epochs"]
+    if epoch < warm:
+        return (epoch + 1) / (warm + 1)
+    t, span = epoch - warm, max(epochs - warm, 1)
+    if spec["name"] == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t / span))
+    if spec["name"] == "step":
+        return spec["gamma"] ** (t // spec["step_size"])
+    return 1.0
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, epochs: int, spec: Mapping[str, Any]
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR stepped once per epoch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, epochs, spec))

@@ -1,0 +1,53 @@
+"""Finding a pretraining job's checkpoint by its key, through MLflow, from any node."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from mtl_sweep import contract as C
+
+
+class PretrainedMissing(RuntimeError):
+    """No FINISHED pretraining run with a checkpoint exists for the key."""
+
+
+def fetch_pretrained(tracking_uri: str, job_key: str, cache_dir: Path) -> tuple[Path, str]:
+    """Download (once per node) the best checkpoint of pretraining job `job_key`.
+
+    Looks in every experiment, so a job finished by another sweep is reused. Returns
+    (local path, run id). Cached under cache_dir/pretrained/<run id>/, so a rerun job
+    (new run, same key) is fetched afresh.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp_ids = [e.experiment_id for e in client.search_experiments()]
+    filt = (
+        f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{job_key}' "
+        f"and tags.`{C.KIND}` = '{C.KIND_PRETRAIN}'"
+    )
+    runs = client.search_runs(exp_ids, filt, order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise PretrainedMissing(
+            f"pretraining job {job_key} has no FINISHED run in {tracking_uri}; "
+            "run the sweep that defines it (mtl-sweep run) first"
+        )
+    run_id = runs[0].info.run_id
+    target = cache_dir / "pretrained" / run_id / Path(C.CHECKPOINT_ARTIFACT).name
+    if target.exists():
+        return target, run_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not target.exists():
+            tmp = Path(tempfile.mkdtemp(dir=target.parent))
+            try:
+                local = client.download_artifacts(run_id, C.CHECKPOINT_ARTIFACT, str(tmp))
+                os.replace(local, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target, run_id

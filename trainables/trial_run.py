@@ -1,0 +1,134 @@
+"""One trial's MLflow run, following DESIGN.md's contract.
+
+Uses MlflowClient with explicit run ids (never the fluent active-run state), because a
+reused Ray actor runs many trials in one process.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mtl_sweep import contract as C
+
+BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call
+ERROR_CHARS = 4000  # the error tag keeps the traceback's tail, ending with "Type: message"
+SYSTEM_METRICS_INTERVAL_S = 2.0
+
+
+def error_text(exc: BaseException) -> str:
+    """The traceback's tail; its last line is `Type: message`, like Python prints it."""
+    text = "".join(traceback.format_exception(exc)).strip()
+    return text[-ERROR_CHARS:]
+
+
+class TrialRun:
+    """Create or resume a run, log to it, and end it FINISHED or FAILED."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_id: str,
+        name: str,
+        tags: Mapping[str, str],
+        resume_run_id: str | None = None,
+    ) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_id = experiment_id
+        if resume_run_id:
+            self.run_id, self.resumed = resume_run_id, True
+            self.client.update_run(resume_run_id, status="RUNNING")
+            if C.ERROR in self.client.get_run(resume_run_id).data.tags:
+                self.client.delete_tag(resume_run_id, C.ERROR)  # a retry clears the old error
+        else:
+            run = self.client.create_run(experiment_id, run_name=name, tags=dict(tags))
+            self.run_id, self.resumed = run.info.run_id, False
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """Log params once (a resumed run already has them)."""
+        from mlflow.entities import Param
+
+        if self.resumed:
+            return
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set several tags."""
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        for i in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log metrics at `step` (the epoch) in one call."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store `text` as an artifact file."""
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        """Store a local file as an artifact."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    @contextmanager
+    def system_metrics(self):
+        """Record CPU, memory (and GPU, where pynvml sees one) as system/* metrics."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(
+            self.run_id,
+            sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+            resume_logging=self.resumed,
+            tracking_uri=self.uri,
+        )
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
+
+    def finish(self, key: str, kind: str) -> None:
+        """End FINISHED; an older FINISHED run of the same key (from --rerun) is superseded."""
+        filt = (
+            f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
+            f"and tags.`{C.KIND}` = '{kind}'"
+        )
+        for old in self.client.search_runs([self.experiment_id], filt):
+            if old.info.run_id != self.run_id:
+                self.client.set_tag(old.info.run_id, C.SUPERSEDED_BY, self.run_id)
+                self.client.set_terminated(old.info.run_id, "KILLED")
+        self.client.set_terminated(self.run_id, "FINISHED")
+
+    def fail(self, exc: BaseException) -> None:
+        """End FAILED with the error text as tag mtl_sweep.error. Never raises."""
+        try:
+            self.client.set_tag(self.run_id, C.ERROR, error_text(exc))
+            self.client.set_terminated(self.run_id, "FAILED")
+        except Exception:  # the store may be what failed; the trial's error wins
+            pass
+
+
+def config_yaml(payload: Mapping[str, Any]) -> str:
+    """The resolved trial config as YAML, for the `trial.yaml` artifact."""
+    import yaml
+
+    doc = {"kind": payload["kind"], "key": payload["key"], **payload["config"]}
+    if payload.get("label"):
+        doc["label"] = payload["label"]
+    return yaml.safe_dump(doc, sort_keys=False)
