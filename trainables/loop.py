@@ -139,8 +139,8 @@ def train_one_epoch(
     bad = [t for t, v in task_loss.items() if not math.isfinite(v)]
     if bad:
         raise NonFiniteLoss(
-            f"loss of task {bad[0]} is {task_loss[bad[0]]} in epoch {epoch}; lower train.optimizer.lr"
-            " or check the labels"
+            f"loss of task {bad[0]} is {task_loss[bad[0]]} in epoch {epoch}; "
+            "lower train.optimizer.lr or check the labels"
         )
     return EpochResult(
         loss=float(total_sum) / max(images, 1),

@@ -79,7 +79,10 @@ def load_data(payload: Mapping[str, Any], image_size: int, cache_dir: Path) -> T
         role = "pretrain" if payload["kind"] == C.KIND_PRETRAIN else task
         by_source.setdefault(resolve_source(source, role, cache_dir), []).append(task)
     parts = {
-        split: [(load_split(src, split, image_size, cache_dir), tuple(ts)) for src, ts in by_source.items()]
+        split: [
+            (load_split(src, split, image_size, cache_dir), tuple(ts))
+            for src, ts in by_source.items()
+        ]
         for split in ("train", "val", "test")
     }
     train = cfg["train"]
