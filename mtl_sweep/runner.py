@@ -108,8 +108,11 @@ def run_sweep(opts: RunOptions) -> int:
     started = time.monotonic()
     outcome = Outcome()
     if todo_jobs or todo_trials:
+        echo(f"running {len(todo_jobs)} pretraining job(s) and {len(todo_trials)} trial(s)")
         ctx = RunContext(spec, uri, exp_id, sweep_run, cache_dir)
         outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts)
+    else:
+        echo("nothing to run: every trial is done (use --rerun to run them again)")
     elapsed = time.monotonic() - started
 
     _attach_report(tracker, uri, spec.experiment, spec.name, sweep_run)

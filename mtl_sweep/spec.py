@@ -340,7 +340,8 @@ class DebugSpec(_Strict):
     """Failure injection, for tests only. Never enters a trial's key."""
 
     fail_tasks: list[list[str]] = Field(default_factory=list)  # trials with these task sets raise
-    fail_epoch: NonNegativeInt = 0  # ... at the start of this epoch
+    # ... at the start of this epoch, once: a retry that resumes from a checkpoint goes on.
+    fail_epoch: NonNegativeInt = 0
 
 
 class Spec(_Strict):

@@ -201,7 +201,8 @@ def _train(
     fail_epoch = run.get("fail_epoch")
     last: dict[str, float] = {}
     for epoch in range(start_epoch, epochs):
-        if fail_epoch is not None and epoch == fail_epoch:
+        # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
+        if fail_epoch is not None and epoch == fail_epoch and state is None:
             raise InjectedFailure(f"injected failure at epoch {epoch} (debug.fail_tasks)")
         ctx.generator = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
         lr = optimizer.param_groups[0]["lr"]

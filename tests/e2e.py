@@ -1,0 +1,95 @@
+"""Helpers for end-to-end tests: run the real CLI in a subprocess against a tmp store."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtl_sweep import contract as C
+
+from .conftest import REPO
+
+
+@dataclass
+class Sandbox:
+    """A tracking store, cache and Tune storage of a test's own, under tmp_path."""
+
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def uri(self) -> str:
+        return f"sqlite:///{self.db}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            MTL_SWEEP_CACHE=str(self.root / "cache"),
+            MTL_SWEEP_STORAGE=str(self.root / "ray_results"),
+            MLFLOW_TRACKING_URI=self.uri,
+            RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("RAY_ADDRESS", None)
+        env.update(extra)
+        return env
+
+    def cli(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+        """Run `mtl-sweep ARGS` in a subprocess, in the sandbox directory."""
+        return subprocess.run(
+            [sys.executable, "-m", "mtl_sweep.cli", *args],
+            cwd=self.root,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def popen(self, *args: str, **env: str) -> subprocess.Popen:
+        """Start `mtl-sweep ARGS` without waiting."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "mtl_sweep.cli", *args],
+            cwd=self.root,
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def runs(uri: str, experiment: str) -> list:
+    """Every run of the experiment, through MLflow."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return list(client.search_runs([exp.experiment_id], max_results=5000))
+
+
+def finished_count(db: Path, kind: str = C.KIND_TRIAL) -> int:
+    """FINISHED runs of `kind`, read straight from sqlite (cheap enough to poll)."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=5) as con:
+        try:
+            row = con.execute(
+                "select count(*) from runs r join tags t on r.run_uuid = t.run_uuid "
+                "where r.status = 'FINISHED' and t.key = ? and t.value = ?",
+                (C.KIND, kind),
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+    return int(row[0])
+
+
+SMOKE = str(REPO / "sweeps" / "smoke.yaml")
