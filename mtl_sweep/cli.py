@@ -129,6 +129,16 @@ def _finished_keys(uri: str, experiment: str) -> set[str]:
     return Tracker(uri).finished_keys(experiment)
 
 
+def _register() -> None:
+    # Commands that live in their own modules; importing them loads nothing heavy.
+    from mtl_sweep.report.command import report
+
+    cli.add_command(report)
+
+
+_register()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one line and exit code 2."""
     try:

@@ -47,6 +47,7 @@ def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[s
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(usable, strict=False)
-    parts = {".".join(k.split(".")[:2]) if k.startswith("heads.") else k.split(".")[0]
-             for k in usable}
+    parts = {
+        ".".join(k.split(".")[:2]) if k.startswith("heads.") else k.split(".")[0] for k in usable
+    }
     return sorted(p for p in parts if p not in ("mean", "std"))

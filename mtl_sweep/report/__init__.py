@@ -1,0 +1,53 @@
+"""`mtl-sweep report`: single-task vs multi-task comparison tables rebuilt from MLflow.
+
+The stages, one module each: `query` reads one sweep's runs into a pandas frame through
+the run contract, `tables` aggregates them (mean ± std over seeds, Δm), `render` formats
+the tables, `plot` draws the per-task gains and `command` is the click command.
+
+Importing this package is cheap: mlflow, pandas and matplotlib load on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mtl_sweep.report.tables import Report
+
+FORMATS: tuple[str, ...] = ("markdown", "github", "latex", "csv", "html", "json")
+GROUP_KEYS: tuple[str, ...] = ("backbone", "pretrain", "weighting")  # what tables split on
+DEFAULT_GROUP_BY: tuple[str, ...] = ("backbone", "pretrain")  # one table per backbone x pretrain
+
+
+def build_report(
+    uri: str,
+    experiment: str | None = None,
+    sweep: str | None = None,
+    group_by: Sequence[str] = DEFAULT_GROUP_BY,
+) -> Report:
+    """Read a sweep's runs from the MLflow store at `uri` and aggregate them into tables.
+
+    `experiment` and `sweep` default to the most recent sweep in the store. Raises
+    UserError for a sqlite store that does not exist or an unknown experiment or sweep.
+    """
+    from mtl_sweep.report.query import load_sweep
+    from mtl_sweep.report.tables import build_tables
+
+    return build_tables(load_sweep(uri, experiment, sweep), group_by)
+
+
+def render_report(
+    uri: str,
+    experiment: str | None = None,
+    sweep: str | None = None,
+    fmt: str = "markdown",
+    group_by: Sequence[str] = DEFAULT_GROUP_BY,
+) -> str:
+    """The report of a sweep as text in `fmt` (one of FORMATS); see `build_report`."""
+    from mtl_sweep.report.render import render
+
+    return render(build_report(uri, experiment, sweep, group_by), fmt)
+
+
+__all__ = ["DEFAULT_GROUP_BY", "FORMATS", "GROUP_KEYS", "build_report", "render_report"]

@@ -1,0 +1,101 @@
+"""The `mtl-sweep report` click command. Heavy imports wait until it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mtl_sweep.errors import UserError
+from mtl_sweep.report import DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
+
+# --out's suffix picks the format when --format is not given.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".md": "markdown",
+    ".tex": "latex",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+}
+
+
+@click.command()
+@click.option(
+    "--experiment",
+    "-e",
+    default=None,
+    help="MLflow experiment (default: that of the most recent sweep in the store).",
+)
+@click.option(
+    "--sweep",
+    "-s",
+    default=None,
+    help="Sweep name (default: the most recent sweep, in the experiment if given).",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output format (default: from --out's suffix, else markdown).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to this file instead of stdout.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.png",
+    help="Also draw each task's multi-task gain over single-task, with seed error bars.",
+)
+@click.option(
+    "--group-by",
+    default=",".join(DEFAULT_GROUP_BY),
+    show_default=True,
+    metavar="KEYS",
+    help=f"Comma-separated keys to split tables on ({', '.join(GROUP_KEYS)}), or none.",
+)
+def report(
+    experiment: str | None,
+    sweep: str | None,
+    tracking_uri: str | None,
+    fmt: str | None,
+    out: Path | None,
+    plot_path: Path | None,
+    group_by: str,
+) -> None:
+    """Rebuild the single-task vs multi-task tables of a sweep from MLflow alone."""
+    from mtl_sweep.report import build_report
+    from mtl_sweep.report.render import render
+    from mtl_sweep.tracking_uri import resolve_tracking_uri
+
+    try:
+        uri = resolve_tracking_uri(tracking_uri, None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    keys = [k.strip() for k in group_by.split(",")]
+    built = build_report(uri, experiment, sweep, keys)
+    fmt = fmt or (SUFFIX_FORMATS.get(out.suffix.lower(), "markdown") if out else "markdown")
+    text = render(built, fmt)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    if plot_path is not None:
+        from mtl_sweep.report.plot import plot_gains
+
+        click.echo(f"wrote {plot_gains(built, plot_path)}", err=True)
