@@ -1,0 +1,138 @@
+"""A real cluster topology on loopback: a Ray head and a worker, an MLflow server with a
+database backend, and the smoke sweep through `--address` and an http:// tracking URI.
+
+The commands come from the README's cluster block, so the README stays true.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mtl_sweep import contract as C
+from mtl_sweep.expand import expand
+from mtl_sweep.load import load_spec
+
+from .conftest import REPO
+from .e2e import SMOKE, Sandbox, runs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+
+
+def readme_cluster_commands() -> list[str]:
+    """The README's cluster commands, in order, with comments dropped."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- cluster-commands -->\s*```bash\n(.*?)```", text, re.S)
+    assert block, "README has no cluster-commands block"
+    return [ln for ln in block.group(1).splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not come up in {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
+    head, worker, server, sweep = readme_cluster_commands()
+    ray_port, mlflow_port = free_port(), free_port()
+
+    def concrete(cmd: str) -> list[str]:
+        cmd = cmd.replace("HEAD_IP", "127.0.0.1")
+        cmd = cmd.replace(":6379", f":{ray_port}").replace("--port=6379", f"--port={ray_port}")
+        cmd = cmd.replace(":5000", f":{mlflow_port}").replace(
+            "--port 5000", f"--port {mlflow_port}"
+        )
+        return shlex.split(cmd.replace("sweeps/smoke.yaml", SMOKE))
+
+    box = Sandbox(tmp_path)
+    env = box.env()
+    env.pop("MLFLOW_TRACKING_URI")
+    # Unix socket paths are short-limited: keep Ray's session dir near the root.
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    started: list[subprocess.Popen] = []
+    try:
+        # Two small nodes: one CPU each, so trials land on both.
+        subprocess.run(
+            [*concrete(head), "--num-cpus=1", f"--temp-dir={ray_tmp}", "--disable-usage-stats"],
+            env=env,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [*concrete(worker), "--num-cpus=1", "--disable-usage-stats"],
+            env=env,
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        started.append(
+            subprocess.Popen(
+                concrete(server),
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        uri = f"http://127.0.0.1:{mlflow_port}"
+        wait_http(f"{uri}/health", timeout=180)
+
+        args = concrete(sweep)
+        assert args[:2] == ["mtl-sweep", "run"]
+        proc = box.cli(*args[2:], timeout=600, RAY_ADDRESS="")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+        plan = expand(load_spec(SMOKE))
+        all_runs = runs(uri, "smoke")
+        (sweep_run,) = [r for r in all_runs if r.data.tags[C.KIND] == C.KIND_SWEEP]
+        children = [r for r in all_runs if r.data.tags[C.KIND] != C.KIND_SWEEP]
+        assert {r.data.tags[C.KEY] for r in children} == (
+            {t.key for t in plan.trials} | {j.key for j in plan.jobs}
+        )
+        for run in children:
+            assert run.info.status == "FINISHED"
+            assert run.data.tags[C.PARENT] == sweep_run.info.run_id
+            assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # served by the server
+
+        from mlflow import MlflowClient
+
+        client = MlflowClient(uri)
+        local = client.download_artifacts(
+            children[0].info.run_id, C.CHECKPOINT_ARTIFACT, str(tmp_path)
+        )
+        assert Path(local).stat().st_size > 0
+        assert not (tmp_path / "mlflow.db").exists()  # nothing fell back to a local store
+    finally:
+        for proc in started:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
