@@ -34,44 +34,56 @@ class ProgressView(Callback):
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
         self.start = time.monotonic()
-        self.running: dict[str, float] = {}  # trial id -> start time
+        self.started: dict[str, float] = {}  # trial id -> start time
         self.durations: list[float] = []
-        self.done = self.failed = 0
+        self.done = self.failed = self.running = 0
         self.best: dict[str, tuple[float, str]] = {}  # metric -> (value, run name)
         self.last_print = 0.0
         self.skipped = 0  # trials the orchestrator never scheduled (their job failed)
 
-    # --- Tune hooks ---------------------------------------------------------------------
+    # --- Tune hooks: counts come from the trials' own statuses --------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.running[trial.trial_id] = time.monotonic()
+        self.started.setdefault(trial.trial_id, time.monotonic())
+        self._count(trials)
         self.render()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
         if result.get("final"):
             self._note_best(trial, result)
+        self._count(trials)
         self.render(event=False)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, failed=False)
+        self._finish(trial, trials, failed=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, failed=True)
+        self._finish(trial, trials, failed=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._count(trials)
         self.render(force=True)
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
     # --- state ---------------------------------------------------------------------------
-    def _finish(self, trial: Any, failed: bool) -> None:
-        started = self.running.pop(trial.trial_id, None)
+    def _count(self, trials: list) -> None:
+        status = [t.status for t in trials]
+        self.running = status.count("RUNNING")
+        self.done = status.count("TERMINATED")
+        self.failed = status.count("ERROR")
+
+    def _finish(self, trial: Any, trials: list, failed: bool) -> None:
+        started = self.started.pop(trial.trial_id, None)
         if started is not None:
             self.durations.append(time.monotonic() - started)
-        if failed:
-            self.failed += 1
-        else:
-            self.done += 1
+        self._count(trials)
+        if trial.status == "RUNNING":  # Tune calls back before it updates the status
+            self.running -= 1
+            if failed:
+                self.failed += 1
+            else:
+                self.done += 1
         self.render(force=True)
 
     def _note_best(self, trial: Any, result: dict) -> None:
@@ -93,16 +105,16 @@ class ProgressView(Callback):
         """The status line."""
         elapsed = time.monotonic() - self.start
         finished = self.done + self.failed + self.skipped
-        pending = max(self.total - finished - len(self.running), 0)
+        pending = max(self.total - finished - self.running, 0)
         parts = [
             f"[{_clock(elapsed)}] done {self.done}/{self.total}",
-            f"running {len(self.running)}",
+            f"running {self.running}",
             f"pending {pending}",
             f"failed {self.failed + self.skipped}",
         ]
         if self.durations and (pending or self.running):
             mean = sum(self.durations) / len(self.durations)
-            remaining = (pending + len(self.running) / 2) * mean / self.concurrency
+            remaining = (pending + self.running / 2) * mean / self.concurrency
             parts.append(f"ETA {_clock(remaining)}")
         best = []
         for name, (value, _) in self.best.items():

@@ -236,6 +236,9 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
         cluster_cpus = ray.cluster_resources().get("CPU", 1)
         concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
         progress = ProgressView(total, concurrency)
+        # Tune keeps one pending trial for searchers other than grid/random search, which
+        # would run the trials one at a time; allow as many as can run at once.
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
         storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
         run_config = tune.RunConfig(
             name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
