@@ -66,6 +66,8 @@ class Outcome:
 def run_sweep(opts: RunOptions) -> int:
     """Run a sweep end to end; returns the exit code (0 all finished, 1 some failed)."""
     echo = click.echo
+    if not opts.verbose:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     spec = load_spec(opts.spec, opts.overrides)
     plan = expand(spec, opts.spec)
     uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
@@ -196,6 +198,14 @@ def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
 
 
 def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcome:
+    address = opts.address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        # A local instance stays on loopback; Ray reads this when it is imported.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if not opts.verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
     import ray
     from ray import tune
 
@@ -212,7 +222,6 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     searcher = _make_searcher(job_payloads, trial_payloads)
     total = len(job_payloads) + len(trial_payloads)
 
-    address = opts.address or os.environ.get("RAY_ADDRESS")
     init_kwargs: dict[str, Any] = {
         "log_to_driver": opts.verbose,
         "logging_level": logging.INFO if opts.verbose else logging.ERROR,
@@ -220,13 +229,10 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     }
     if address:
         init_kwargs["address"] = address
-    else:
-        # A local instance stays on loopback.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     if not opts.verbose:
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-        logging.getLogger("ray").setLevel(logging.ERROR)
+        # Our summary reports failed trials; Tune's own tracebacks stay behind -v.
+        for name in ("ray", "ray.tune", "ray.air", "ray.train"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(**init_kwargs)
