@@ -178,7 +178,8 @@ def _train(
     options = train_cfg.get(cfg["weighting"], {})
     weighting = build_weighting(cfg["weighting"], tasks, cfg["loss_weights"], options).to(device)
     params = [*model.parameters(), *weighting.optimizer_parameters()]
-    optimizer = build_optimizer(params, train_cfg["optimizer"])
+    fused = device.type in ("cpu", "cuda") and all(p.dtype.is_floating_point for p in params)
+    optimizer = build_optimizer(params, train_cfg["optimizer"], fused=fused)
     epochs = int(train_cfg["epochs"])
     scheduler = build_scheduler(optimizer, epochs, train_cfg["schedule"])
 
