@@ -12,6 +12,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -70,7 +71,8 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
         return shlex.split(cmd.replace("sweeps/smoke.yaml", SMOKE))
 
     box = Sandbox(tmp_path)
-    env = box.env()
+    # `ray start` clusters use token authentication; the driver must ask for it too.
+    env = box.env(RAY_AUTH_MODE="token")
     env.pop("MLFLOW_TRACKING_URI")
     # Unix socket paths are short-limited: keep Ray's session dir near the root.
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
@@ -85,8 +87,16 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
             capture_output=True,
             timeout=120,
         )
+        worker_args = concrete(worker)
+        assert worker_args[:2] == ["ray", "start"]
         subprocess.run(
-            [*concrete(worker), "--num-cpus=1", "--disable-usage-stats"],
+            [
+                sys.executable,
+                str(REPO / "tests" / "ray_loopback.py"),
+                *worker_args[1:],
+                "--num-cpus=1",
+                "--disable-usage-stats",
+            ],
             env=env,
             cwd=tmp_path,
             check=True,
@@ -108,7 +118,7 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
 
         args = concrete(sweep)
         assert args[:2] == ["mtl-sweep", "run"]
-        proc = box.cli(*args[2:], timeout=600, RAY_ADDRESS="")
+        proc = box.cli(*args[1:], timeout=600, RAY_AUTH_MODE="token")
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
         plan = expand(load_spec(SMOKE))
