@@ -131,9 +131,11 @@ def _finished_keys(uri: str, experiment: str) -> set[str]:
 
 def _register() -> None:
     # Commands that live in their own modules; importing them loads nothing heavy.
+    from mtl_sweep.datacmd import data
     from mtl_sweep.report.command import report
 
     cli.add_command(report)
+    cli.add_command(data)
 
 
 _register()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,6 @@ from mtl_sweep.expand import PretrainJob, Trial
 from mtl_sweep.spec import Spec
 from mtl_sweep.tasks import tasks_tag
 from mtl_sweep.tasksets import expand_task_item
-
-
-def default_cache_dir(spec_value: str | None) -> Path:
-    """The spec's data.cache_dir, else $MTL_SWEEP_CACHE, else ~/.cache/mtl-sweep; absolute."""
-    raw = spec_value or os.environ.get("MTL_SWEEP_CACHE") or "~/.cache/mtl-sweep"
-    return Path(raw).expanduser().absolute()
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ import click
 import yaml
 
 from mtl_sweep import contract as C
+from mtl_sweep.cachedir import default_cache_dir
 from mtl_sweep.errors import UserError
 from mtl_sweep.expand import Plan, expand
 from mtl_sweep.load import load_spec
-from mtl_sweep.payload import RunContext, default_cache_dir, job_payload, trial_payload
+from mtl_sweep.payload import RunContext, job_payload, trial_payload
 from mtl_sweep.tracking import Tracker
 from mtl_sweep.tracking_uri import resolve_tracking_uri
 

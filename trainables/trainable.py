@@ -65,7 +65,8 @@ class TrialData:
     train: MultiSourceBatches
     val: Parts
     test: Parts
-    init_age: float  # train-set mean age, years (regression head's starting bias)
+    init_age: float  # train-set mean age, years (the regression head's starting point)
+    age_scale: float  # train-set std of ages, years (the regression head's loss scale)
     age_baseline: float  # val MAE of predicting init_age for every image
 
 
@@ -93,13 +94,13 @@ def load_data(payload: Mapping[str, Any], image_size: int, cache_dir: Path) -> T
         seed=cfg["seed"],
         steps_per_epoch=train.get("steps_per_epoch"),
     )
-    init_age, baseline = 35.0, math.nan
+    init_age, scale, baseline = 35.0, 20.0, math.nan
     if "age" in tasks:
         ages = np.concatenate([s.labels["age"] for s, ts in parts["train"] if "age" in ts])
-        init_age = float(np.nanmean(ages))
+        init_age, scale = float(np.nanmean(ages)), float(np.nanstd(ages))
         val_ages = np.concatenate([s.labels["age"] for s, ts in parts["val"] if "age" in ts])
         baseline = float(np.nanmean(np.abs(val_ages - init_age)))
-    return TrialData(batches, parts["val"], parts["test"], init_age, baseline)
+    return TrialData(batches, parts["val"], parts["test"], init_age, scale, baseline)
 
 
 def run_trial(
@@ -165,6 +166,7 @@ def _train(
         imagenet_weights=train_cfg["imagenet_weights"],
         image_size=train_cfg["image_size"],
         init_age=data.init_age,
+        age_scale=data.age_scale,
     )
     if cfg.get("pretrain") and state is None:
         path, run_id = fetch_pretrained(run["tracking_uri"], cfg["pretrain"]["key"], cache_dir)

@@ -24,6 +24,7 @@ def build_model(
     imagenet_weights: bool = False,
     image_size: int = 64,
     init_age: float = 35.0,
+    age_scale: float = 20.0,
 ) -> MultiTaskNet:
     """The multi-task network for `tasks` on `backbone`; forward returns dict[task, Tensor]."""
     tasks = tuple(tasks)
@@ -34,25 +35,27 @@ def build_model(
             imagenet_weights=imagenet_weights,
             image_size=image_size,
             init_age=init_age,
+            age_scale=age_scale,
         )
     trunk, dim = build_trunk(backbone, imagenet_weights, image_size)
-    heads = {t: build_head(t, dim, age_head, age_loss, init_age) for t in tasks}
+    heads = {t: build_head(t, dim, age_head, age_loss, init_age, age_scale) for t in tasks}
     return MultiTaskNet(trunk, heads)
 
 
 @REFERENCE.register("dex")
-def _dex(tasks, age_loss, imagenet_weights, image_size, init_age) -> MultiTaskNet:
+def _dex(tasks, age_loss, imagenet_weights, image_size, init_age, age_scale) -> MultiTaskNet:
     """DEX (Rothe et al.): VGG-16 features with a softmax over 0..100 years."""
     trunk, dim = build_trunk("vgg16", imagenet_weights, image_size)
-    return MultiTaskNet(trunk, {"age": build_head("age", dim, "dex", age_loss, init_age)})
+    head = build_head("age", dim, "dex", age_loss, init_age, age_scale)
+    return MultiTaskNet(trunk, {"age": head})
 
 
 @REFERENCE.register("ssrnet")
-def _ssrnet(tasks, age_loss, imagenet_weights, image_size, init_age) -> MultiTaskNet:
+def _ssrnet(tasks, age_loss, imagenet_weights, image_size, init_age, age_scale) -> MultiTaskNet:
     """SSR-Net: the network itself outputs years; it has no ImageNet weights."""
     if imagenet_weights:
         raise ValueError("ssrnet has no ImageNet weights; set train.imagenet_weights: false")
-    return MultiTaskNet(SSRNet(), {"age": PassThroughAge(age_loss)})
+    return MultiTaskNet(SSRNet(), {"age": PassThroughAge(age_loss, age_scale)})
 
 
 def count_parameters(model: nn.Module) -> int:

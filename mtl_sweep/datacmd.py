@@ -1,0 +1,196 @@
+"""`mtl-sweep data`: write synthetic faces in the real formats, and check data sources.
+
+The trainables (numpy, PIL, torch) are imported inside the commands, so that importing
+the CLI stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mtl_sweep.cachedir import default_cache_dir
+from mtl_sweep.errors import UserError
+from mtl_sweep.spec import SOURCE_TASKS, SyntheticSource
+from mtl_sweep.tasks import TASKS
+
+_SYNTH = SyntheticSource()  # its defaults are the options' defaults
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def data() -> None:
+    """Write synthetic faces in the real datasets' formats, and check data sources."""
+
+
+@data.command()
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="New or empty folder to write."
+)
+@click.option(
+    "--train",
+    type=click.IntRange(min=1),
+    default=_SYNTH.train,
+    show_default=True,
+    help="Train images per dataset.",
+)
+@click.option(
+    "--val",
+    type=click.IntRange(min=1),
+    default=_SYNTH.val,
+    show_default=True,
+    help="Val images per dataset.",
+)
+@click.option(
+    "--test",
+    type=click.IntRange(min=1),
+    default=_SYNTH.test,
+    show_default=True,
+    help="Test images per dataset.",
+)
+@click.option(
+    "--pretrain",
+    type=click.IntRange(min=1),
+    default=_SYNTH.pretrain,
+    show_default=True,
+    help="IMDB-WIKI-format images, before cleaning.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=_SYNTH.seed,
+    show_default=True,
+    help="Same seed and sizes, same bytes.",
+)
+@click.option(
+    "--nuisance",
+    type=click.FloatRange(min=0),
+    default=_SYNTH.nuisance,
+    show_default=True,
+    help="Pose, lighting, noise and clutter; 0 = clean.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
+def synth(
+    out: str,
+    train: int,
+    val: int,
+    test: int,
+    pretrain: int,
+    seed: int,
+    nuisance: float,
+    progress: bool,
+) -> None:
+    """Render synthetic faces into OUT as ChaLearn, CelebA, FER2013 and IMDB-WIKI data."""
+    from trainables.data.synthetic.write import write_synthetic
+
+    target = Path(out).expanduser()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UserError(f"{target} exists and is not an empty folder; pick a new --out")
+    source = SyntheticSource(
+        train=train, val=val, test=test, pretrain=pretrain, seed=seed, nuisance=nuisance
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written next to the target and renamed at the end: no half-written OUT on failure.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        written = write_synthetic(tmp, source, progress)
+        if target.exists():
+            target.rmdir()
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    click.echo(f"wrote synthetic faces to {target} (seed {seed}, nuisance {nuisance}):")
+    for fmt, tasks in (
+        ("chalearn", "age"),
+        ("celeba", "gender, smile"),
+        ("fer2013", "emotion"),
+        ("imdb_wiki", "age, gender (pretraining)"),
+    ):
+        n = len(written.records[fmt])
+        click.echo(f"  {fmt:<10} {n:>6} images  {tasks:<26} root: {target / fmt}")
+    click.echo(f"check them with: mtl-sweep data check --source chalearn={target / 'chalearn'}")
+
+
+@data.command()
+@click.argument("spec", metavar="[SPEC]", required=False)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a spec key (repeatable), e.g. data.age.root=/data/chalearn.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="KIND=ROOT",
+    help="A source to check, e.g. celeba=/data/celeba (repeatable).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(16, 512),
+    default=None,
+    help="Decode at this size [default: the spec's train.image_size, else 64].",
+)
+@click.option(
+    "--cache-dir",
+    default=None,
+    help="Decoded caches [default: data.cache_dir, $MTL_SWEEP_CACHE, ~/.cache/mtl-sweep].",
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars on stderr.")
+def check(
+    spec: str | None,
+    overrides: tuple[str, ...],
+    sources: tuple[str, ...],
+    image_size: int | None,
+    cache_dir: str | None,
+    progress: bool,
+) -> None:
+    """For each source and split: usable samples, drops by reason, label distribution.
+
+    Give a SPEC (its four task sources and its stages' sources), or --source KIND=ROOT,
+    or both. Checking decodes every image once into the cache that trials then read, and
+    generates a spec's synthetic data on first use. A missing root or file exits with
+    code 2 and names the path.
+    """
+    from trainables.data.check import check_source
+    from trainables.data.source import resolve_source
+
+    if spec is None and not sources:
+        raise click.UsageError("give a SPEC, or --source KIND=ROOT (repeatable)")
+    if overrides and spec is None:
+        raise click.UsageError("--set needs a SPEC")
+    wanted: list[tuple[dict[str, Any], str, str]] = []  # (source, role, used by)
+    size, cache_value = 64, None
+    if spec is not None:
+        from mtl_sweep.load import load_spec
+
+        loaded = load_spec(spec, overrides)
+        size, cache_value = loaded.train.image_size, loaded.data.cache_dir
+        for task in TASKS:
+            wanted.append((getattr(loaded.data, task).model_dump(mode="json"), task, task))
+        for name, stage in loaded.stages.items():
+            wanted.append((stage.source.model_dump(mode="json"), "pretrain", f"stage {name}"))
+    for item in sources:
+        kind, sep, root = item.partition("=")
+        if not sep or not kind or not root:
+            raise UserError(f"--source {item!r}: expected KIND=ROOT, e.g. celeba=/data/celeba")
+        if kind not in SOURCE_TASKS or kind == "synthetic":
+            real = ", ".join(k for k in SOURCE_TASKS if k != "synthetic")
+            raise UserError(f"--source {item!r}: unknown kind {kind!r}; known: {real}")
+        wanted.append(({"kind": kind, "root": root}, SOURCE_TASKS[kind][0], f"--source {kind}"))
+    size = image_size or size
+    cache = default_cache_dir(cache_dir or cache_value)
+    resolved: dict[Any, list[str]] = {}  # ResolvedSource -> what uses it, in first-seen order
+    for source, role, used_by in wanted:
+        users = resolved.setdefault(resolve_source(source, role, cache, progress), [])
+        if used_by not in users:
+            users.append(used_by)
+    reports = [check_source(src, users, size, cache, progress) for src, users in resolved.items()]
+    click.echo("\n\n".join(reports))

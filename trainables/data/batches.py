@@ -1,0 +1,190 @@
+"""Batches for training and evaluation, assembled straight from the memory-mapped cache.
+
+A trial whose tasks come from several sources draws from each of them in every batch.
+Shorter sources cycle (reshuffled each cycle); nothing is truncated to the shortest. The
+epoch's length follows an explicit rule, which `describe()` states for the log.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mtl_sweep.errors import DataError
+from mtl_sweep.tasks import TASKS
+from trainables.data.cache import CachedSplit
+
+EPOCH_RULES = ("longest", "sum")
+
+
+@dataclass
+class Batch:
+    """One batch on the CPU.
+
+    images: (B, 3, H, W) uint8.
+    labels: task -> (B,) float32 for each of the trial's tasks; NaN where missing.
+    mask: task -> (B,) bool, True where the label is present and its task belongs to the
+        part of the trial the sample came from.
+    age_std: (B,) float32 per-image std of the age label; NaN where unknown.
+    """
+
+    images: torch.Tensor
+    labels: dict[str, torch.Tensor]
+    mask: dict[str, torch.Tensor]
+    age_std: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def _gather(
+    split: CachedSplit, index: np.ndarray, provides: Sequence[str], tasks: Sequence[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Rows `index` (sorted, for memmap locality) of a split: images, labels and age_std.
+
+    Labels of tasks in `tasks` that this split does not provide are NaN (masked).
+    """
+    images = split.images[index]  # fancy indexing copies the rows out of the memmap
+    labels = {}
+    for t in tasks:
+        if t in provides:
+            labels[t] = split.labels[t][index]
+        else:
+            labels[t] = np.full(len(index), np.nan, np.float32)
+    if split.age_std is not None and "age" in provides:
+        age_std = split.age_std[index]
+    else:
+        age_std = np.full(len(index), np.nan, np.float32)
+    return images, labels, age_std
+
+
+def _to_batch(images: np.ndarray, labels: dict[str, np.ndarray], age_std: np.ndarray) -> Batch:
+    x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))  # (B, 3, H, W)
+    lab = {t: torch.from_numpy(v.astype(np.float32, copy=False)) for t, v in labels.items()}
+    return Batch(
+        images=x,
+        labels=lab,
+        mask={t: ~torch.isnan(v) for t, v in lab.items()},
+        age_std=torch.from_numpy(age_std.astype(np.float32, copy=False)),
+    )
+
+
+def _order(tasks: Iterable[str]) -> tuple[str, ...]:
+    """The distinct tasks in canonical order."""
+    wanted = set(tasks)
+    return tuple(t for t in TASKS if t in wanted)
+
+
+def eval_batches(split: CachedSplit, tasks: tuple[str, ...], batch_size: int) -> Iterator[Batch]:
+    """The whole split in order, without shuffling or augmentation; labels for `tasks`."""
+    tasks = _order(tasks)
+    for start in range(0, len(split), batch_size):
+        index = np.arange(start, min(start + batch_size, len(split)))
+        yield _to_batch(*_gather(split, index, tasks, tasks))
+
+
+class MultiSourceBatches:
+    """Training batches for one trial, drawing from every source it needs.
+
+    parts: each source's train split and the trial's tasks it provides (the labels of
+    its other tasks are masked out). batch_size is split evenly across parts (the
+    remainder goes to the first ones), so every batch holds samples of every part.
+    A part that runs out cycles: it starts a fresh permutation. Epoch length (steps):
+    - "longest": one pass over the longest part, max_i ceil(n_i / b_i);
+    - "sum": as many samples as all parts hold together, ceil(sum_i n_i / batch_size);
+    capped by steps_per_epoch. The order depends only on (seed, epoch, part), so a resumed
+    trial sees the same batches.
+    """
+
+    def __init__(
+        self,
+        parts: list[tuple[CachedSplit, tuple[str, ...]]],
+        batch_size: int,
+        epoch_rule: str,
+        seed: int,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        if not parts:
+            raise ValueError("MultiSourceBatches needs at least one part")
+        if epoch_rule not in EPOCH_RULES:
+            raise ValueError(f"unknown epoch rule {epoch_rule!r}; known: {', '.join(EPOCH_RULES)}")
+        if batch_size < len(parts):
+            raise ValueError(
+                f"batch size {batch_size} is smaller than the number of sources ({len(parts)}); "
+                "every batch needs at least one sample of each"
+            )
+        empty = [str(s.source or i) for i, (s, _) in enumerate(parts) if len(s) == 0]
+        if empty:
+            raise DataError(f"no usable training images in {empty[0]}; run mtl-sweep data check")
+        self.parts = [(split, _order(tasks)) for split, tasks in parts]
+        self.tasks = _order(t for _, ts in self.parts for t in ts)
+        self.batch_size = batch_size
+        self.epoch_rule = epoch_rule
+        self.seed = seed
+        base, extra = divmod(batch_size, len(parts))
+        self.per_part = [base + (1 if i < extra else 0) for i in range(len(parts))]
+        sizes = [len(split) for split, _ in self.parts]
+        if epoch_rule == "longest":
+            rule_steps = max(math.ceil(n / b) for n, b in zip(sizes, self.per_part, strict=True))
+        else:
+            rule_steps = math.ceil(sum(sizes) / batch_size)
+        self.rule_steps = rule_steps
+        self.steps = min(rule_steps, steps_per_epoch) if steps_per_epoch else rule_steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def describe(self) -> str:
+        """The epoch rule in words, with the numbers, for the trial's log."""
+        sizes = [len(s) for s, _ in self.parts]
+        parts = "; ".join(
+            f"{'+'.join(ts)} from {s.source or 'source ' + str(i)}: {n} images, {b} per batch"
+            f" ({self.steps * b / n:.2f} passes)"
+            for i, ((s, ts), n, b) in enumerate(zip(self.parts, sizes, self.per_part, strict=True))
+        )
+        if self.epoch_rule == "longest":
+            rule = f"one pass over the longest source ({max(sizes)} images)"
+        else:
+            rule = f"as many samples as all sources hold together ({sum(sizes)} images)"
+        capped = (
+            f", capped at {self.steps} by steps_per_epoch" if self.steps < self.rule_steps else ""
+        )
+        return (
+            f"epoch rule {self.epoch_rule!r}: {rule} = {self.rule_steps} steps of "
+            f"{self.batch_size}{capped}; shorter sources cycle. {parts}"
+        )
+
+    def _stream(self, part: int, epoch: int, count: int) -> np.ndarray:
+        """The first `count` indices of a part's order in `epoch`: fresh permutations back
+        to back, each drawn from (seed, epoch, part, cycle)."""
+        n = len(self.parts[part][0])
+        cycles = math.ceil(count / n)
+        perms = [
+            np.random.default_rng([self.seed & 0xFFFFFFFF, epoch, part, c]).permutation(n)
+            for c in range(cycles)
+        ]
+        return np.concatenate(perms)[:count]
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """The batches of epoch `epoch`, deterministic given (seed, epoch)."""
+        streams = [self._stream(p, epoch, self.steps * b) for p, b in enumerate(self.per_part)]
+        for step in range(self.steps):
+            images, labels, stds = [], {t: [] for t in self.tasks}, []
+            for (split, provides), stream, b in zip(
+                self.parts, streams, self.per_part, strict=True
+            ):
+                index = np.sort(stream[step * b : (step + 1) * b])
+                x, lab, std = _gather(split, index, provides, self.tasks)
+                images.append(x)
+                for t in self.tasks:
+                    labels[t].append(lab[t])
+                stds.append(std)
+            yield _to_batch(
+                np.concatenate(images),
+                {t: np.concatenate(v) for t, v in labels.items()},
+                np.concatenate(stds),
+            )

@@ -1,0 +1,14 @@
+"""Loaders by source kind: each reads one dataset's published on-disk format.
+
+A loader says which paths must exist (`required`), which label files identify the data
+(`metadata`, hashed into the decoded cache's key) and reads every split into a
+`Manifest` (`read`). `get_loader` fails loudly on an unknown kind and lists the known ones.
+"""
+
+from __future__ import annotations
+
+# Importing each format's module registers its loader.
+from trainables.data.loaders import celeba, chalearn, csv_labels, fer2013, genki, imdb_wiki  # noqa: F401
+from trainables.data.loaders.base import LOADERS, Loader, get_loader, list_loaders
+
+__all__ = ["LOADERS", "Loader", "get_loader", "list_loaders"]

@@ -1,0 +1,1 @@
+"""Procedural synthetic faces, written in the real datasets' formats (see write.py)."""
