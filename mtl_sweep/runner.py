@@ -216,9 +216,12 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     spec = ctx.spec
     job_keys = {j.key for j in jobs}
     job_payloads = [job_payload(j, ctx) for j in jobs]
+    # Longest first (more tasks read more sources per epoch), so the sweep does not end
+    # with one long trial running alone.
+    ordered = sorted(trials, key=lambda t: -len(t.tasks))
     trial_payloads = [
         (trial_payload(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
-        for t in trials
+        for t in ordered
     ]
     searcher = _make_searcher(job_payloads, trial_payloads)
     total = len(job_payloads) + len(trial_payloads)
