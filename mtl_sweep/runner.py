@@ -164,7 +164,7 @@ def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
         def __init__(self) -> None:
             super().__init__()
             self.jobs = deque(jobs)
-            self.ready: deque[dict] = deque(p for p, dep in trials if dep is None)
+            self.ready: list[dict] = [p for p, dep in trials if dep is None]
             self.waiting: dict[str, list[dict]] = {}
             for payload, dep in trials:
                 if dep is not None:
@@ -176,7 +176,7 @@ def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
             if self.jobs:
                 payload = self.jobs.popleft()
             elif self.ready:
-                payload = self.ready.popleft()
+                payload = self.ready.pop(0)
             elif self.live or self.waiting:
                 return None  # wait for a running job to release its trials
             else:
@@ -194,6 +194,8 @@ def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
                 self.skipped.extend((d, reason) for d in dependents)
             else:
                 self.ready.extend(dependents)
+                # Longest first, released trials included, so no long trial ends alone.
+                self.ready.sort(key=lambda p: -len(p["config"]["tasks"]))
 
     return Staged()
 
@@ -211,13 +213,13 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     from ray import tune
 
     from mtl_sweep.progress import ProgressView
-    from trainables.trainable import tune_trainable
+    from trainables.entry import tune_trainable
 
     spec = ctx.spec
     job_keys = {j.key for j in jobs}
     job_payloads = [job_payload(j, ctx) for j in jobs]
     # Longest first (more tasks read more sources per epoch), so the sweep does not end
-    # with one long trial running alone.
+    # with one long trial running alone; the searcher keeps that order.
     ordered = sorted(trials, key=lambda t: -len(t.tasks))
     trial_payloads = [
         (trial_payload(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
