@@ -1,0 +1,126 @@
+"""The trainable called directly (no Ray): contract logging, masking, NaN guard, resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mtl_sweep import contract as C
+from mtl_sweep.expand import expand
+from mtl_sweep.load import load_spec
+from mtl_sweep.payload import RunContext, trial_payload
+from mtl_sweep.tasks import PRIMARY_METRIC
+from mtl_sweep.tracking import Tracker
+from trainables.data import Batch
+from trainables.loop import NonFiniteLoss, StepContext, masked_losses, train_one_epoch
+from trainables.models import build_model
+from trainables.trainable import InjectedFailure, run_trial
+from trainables.weighting import build_weighting
+
+from .conftest import SWEEPS
+
+TINY = ["grid.pretrain=[none]", "train.epochs=2"]
+
+
+def _context(tmp_path, spec):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    exp = tracker.experiment_id("direct", create=True)
+    return tracker, RunContext(spec, uri, exp, None, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("tasks", ["[age]", "[all]"])
+def test_a_trial_logs_the_contract(tmp_path, tasks):
+    spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, f"grid.tasks={tasks}"])
+    (trial,) = expand(spec).trials
+    tracker, ctx = _context(tmp_path, spec)
+    result = run_trial(trial_payload(trial, ctx))
+    (run,) = tracker.client.search_runs([ctx.experiment_id])
+    assert run.info.status == "FINISHED"
+    tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
+    assert tags[C.KIND] == C.KIND_TRIAL
+    assert tags[C.KEY] == trial.key
+    assert tags[C.TASKS] == "+".join(trial.tasks)
+    assert tags[C.BACKBONE] == "resnet18" and tags[C.PRETRAIN] == "none"
+    assert tags[C.WEIGHTING] == "fixed" and tags[C.SEED] == "0"
+    assert run.info.run_name == trial.name
+    for task in trial.tasks:
+        name = PRIMARY_METRIC[task].name
+        assert metrics[f"test/{name}"] == pytest.approx(result[f"test/{name}"])
+        assert params[f"loss_weight.{task}"] == "1"
+        history = tracker.client.get_metric_history(run.info.run_id, f"val/{name}")
+        assert sorted(m.step for m in history) == [0, 1]  # step = epoch
+        assert f"weight/{task}" in metrics
+    assert "test/age_eps" in metrics  # ChaLearn-format data carries a per-image std
+    artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id)}
+    assert C.CONFIG_ARTIFACT in artifacts
+
+
+def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_path):
+    spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, "grid.tasks=[age]"])
+    (trial,) = expand(spec).trials
+    tracker, ctx = _context(tmp_path, spec)
+    payload = trial_payload(trial, ctx)
+    payload["run"]["fail_epoch"] = 1
+    with pytest.raises(InjectedFailure):
+        run_trial(payload, work_dir=tmp_path / "work")
+    (run,) = tracker.client.search_runs([ctx.experiment_id])
+    assert run.info.status == "FAILED"
+    assert (
+        run.data.tags[C.ERROR]
+        .splitlines()[-1]
+        .startswith("trainables.trainable.InjectedFailure: injected failure at epoch 1")
+    )
+
+    run_trial(payload, resume_dir=tmp_path / "work" / "checkpoint")
+    (resumed,) = tracker.client.search_runs([ctx.experiment_id])
+    assert resumed.info.run_id == run.info.run_id  # the same run, not a new one
+    assert resumed.info.status == "FINISHED"
+    assert C.ERROR not in resumed.data.tags
+    history = tracker.client.get_metric_history(run.info.run_id, "train/loss")
+    assert sorted(m.step for m in history) == [0, 1]  # epoch 0 was not trained twice
+
+
+def _batch(mask_age, mask_gender):
+    torch.manual_seed(0)
+    n = len(mask_age)
+    return Batch(
+        images=torch.randint(0, 255, (n, 3, 16, 16), dtype=torch.uint8),
+        labels={
+            "age": torch.tensor([20.0, float("nan"), 60.0, 30.0][:n]),
+            "gender": torch.tensor([1.0, 0.0, float("nan"), 1.0][:n]),
+        },
+        mask={"age": torch.tensor(mask_age), "gender": torch.tensor(mask_gender)},
+        age_std=torch.full((n,), float("nan")),
+    )
+
+
+def test_masked_losses_ignore_missing_labels():
+    torch.manual_seed(0)
+    model = build_model("resnet18", ["age", "gender"], image_size=16).eval()
+    batch = _batch([True, False, True, True], [True, True, False, False])
+    x = batch.images.float() / 255
+    out = model(x)
+    losses, counts = masked_losses(model, out, batch, torch.device("cpu"))
+    assert counts == {"age": 3, "gender": 2}
+    keep = torch.tensor([True, False, True, True])
+    expected = model.heads["age"].loss(out["age"][keep], batch.labels["age"][keep])
+    assert float(losses["age"].detach()) == pytest.approx(float(expected.detach()))
+    assert math.isfinite(float(losses["age"].detach()))  # the NaN label never reached the loss
+
+    none = _batch([False] * 4, [True, True, False, False])
+    losses, counts = masked_losses(model, out, none, torch.device("cpu"))
+    assert "age" not in losses and "age" not in counts  # contributes nothing
+
+
+def test_a_nan_loss_stops_with_an_error_naming_task_and_epoch():
+    model = build_model("resnet18", ["age", "gender"], image_size=16)
+    with torch.no_grad():
+        model.heads["gender"].fc.weight.fill_(float("nan"))
+    weighting = build_weighting("fixed", ["age", "gender"], {"age": 1.0, "gender": 1.0}, {})
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    batch = _batch([True, False, True, True], [True, True, False, False])
+    with pytest.raises(NonFiniteLoss, match="loss of task gender is nan in epoch 3"):
+        train_one_epoch(model, [batch], weighting, opt, StepContext(torch.device("cpu")), 3)
