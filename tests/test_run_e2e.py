@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -161,6 +162,9 @@ def test_killing_the_driver_loses_no_finished_trial(tmp_path):
         time.sleep(0.3)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
+    # Ray's node processes die with their driver, but its dashboard and runtime-env
+    # agents can outlive it; stop them so the test leaves nothing behind.
+    subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120, check=False)
     before = {
         r.data.tags[C.KEY]: r.info.run_id
         for r in runs(box.uri, "smoke")
