@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mtl_sweep.errors import UserError
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
@@ -24,7 +26,7 @@ def absolute_uri(uri: str) -> str:
         if path != ":memory:":
             return prefix + str(Path(path).expanduser().absolute())
     if "://" not in uri and uri:
-        raise ValueError(
+        raise UserError(
             f"tracking URI {uri!r} has no scheme; MLflow 3.13+ refuses a plain file store, "
             "use sqlite:///PATH.db or http://HOST:PORT"
         )

@@ -186,3 +186,10 @@ def test_env_default_syntax(cli, write_spec, monkeypatch):
     result = cli("plan", str(path), "--offline", "--format", "json")
     assert result.code == 0, result.err
     assert "/data/chalearn" in result.out
+
+
+def test_a_plain_file_tracking_uri_is_a_clear_error(cli, write_spec):
+    path = write_spec("name: t\n")
+    result = cli("plan", str(path), "--tracking-uri", "./mlruns")
+    assert result.code == 2
+    assert result.err.startswith("error: tracking URI './mlruns' has no scheme")
