@@ -30,7 +30,14 @@ from typing import Any
 from mtl_sweep.contract import run_name
 from mtl_sweep.errors import SpecError
 from mtl_sweep.models import REFERENCE_MODELS
-from mtl_sweep.spec import EXECUTION_ONLY_TRAIN_KEYS, CellSpec, MatchSpec, Spec, TrainSpec
+from mtl_sweep.spec import (
+    EXECUTION_ONLY_TRAIN_KEYS,
+    SYNTHETIC_FORMAT,
+    CellSpec,
+    MatchSpec,
+    Spec,
+    TrainSpec,
+)
 from mtl_sweep.tasks import TASKS, tasks_tag
 from mtl_sweep.tasksets import TaskSet, expand_task_item
 from mtl_sweep.validate import merged_train, weight_vector
@@ -243,6 +250,12 @@ def _resolve(
                 f"[{', '.join(ref.tasks)}]",
             )
         train = train.model_copy(update={"age_head": ref.age_head})
+        if train.imagenet_weights and not ref.imagenet_weights:
+            raise SpecError(
+                file,
+                f"{cell.where}.train.imagenet_weights",
+                f"reference model {cell.backbone!r} has no ImageNet weights; set it to false",
+            )
 
     pretrain_ref = None
     if cell.pretrain != "none":
@@ -258,9 +271,10 @@ def _resolve(
         "seed": cell.seed,
         "train": train_identity(train, tasks, weighting),
         "data": {t: source_identity(getattr(spec.data, t)) for t in tasks},
-        "epoch_rule": spec.data.epoch_rule,
         "pretrain": pretrain_ref,
     }
+    if len({_read_identity(spec, t) for t in tasks}) > 1:
+        canonical["epoch_rule"] = spec.data.epoch_rule  # only matters across sources
     trial = Trial(
         key=trial_key(canonical),
         tasks=tasks,
@@ -283,6 +297,17 @@ def _pretrain_job(
     stage_train = merged_train(train, stage.train, file, f"stages.{stage_name}.train")
     stage_train = stage_train.model_copy(update={"epochs": stage.epochs})
     tasks = tuple(t for t in TASKS if t in stage.tasks)
+    ref = REFERENCE_MODELS.get(backbone)
+    if ref is not None:
+        # A reference model pretrains only the tasks it has heads for (DEX: age).
+        tasks = tuple(t for t in tasks if t in ref.tasks)
+        if not tasks:
+            raise SpecError(
+                file,
+                f"stages.{stage_name}.tasks",
+                f"reference model {backbone!r} trains only {'+'.join(ref.tasks)}; "
+                f"the stage trains none of it",
+            )
     canonical = {
         "stage": stage_name,
         "backbone": backbone,
@@ -302,12 +327,25 @@ def train_identity(train: TrainSpec, tasks: TaskSet, weighting: str) -> dict[str
     for strategy in ("dwa", "gradnorm"):
         if weighting != strategy:
             out.pop(strategy)
+    if train.optimizer.name != "sgd":
+        out["optimizer"].pop("momentum")
+    if train.schedule.name != "step":
+        out["schedule"].pop("step_size")
+        out["schedule"].pop("gamma")
     if "age" not in tasks:
         out.pop("age_head")
         out.pop("age_loss")
     elif train.age_head == "dex":
         out.pop("age_loss")
     return out
+
+
+def _read_identity(spec: Spec, task: str) -> str:
+    """What a task's loader reads: tasks with equal identities share one source."""
+    source = source_identity(getattr(spec.data, task))
+    if source["kind"] == "synthetic":
+        source["format"] = SYNTHETIC_FORMAT[task]  # gender and smile share CelebA
+    return json.dumps(source, sort_keys=True)
 
 
 def source_identity(source: Any) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
     """Like `load_spec`, from YAML text; `file` names it in errors."""
-    raw = _read_yaml(text, file)
+    raw = _unshare(_read_yaml(text, file))
     for item in overrides:
         apply_override(raw, item)
     raw = _expand_env(raw, file, ())
@@ -63,6 +63,16 @@ def _read_yaml(text: str, file: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise SpecError(file, "", f"a spec is a mapping of keys, got {type(raw).__name__}")
     return raw
+
+
+def _unshare(value: Any) -> Any:
+    """A tree with no shared nodes: YAML aliases (*name) load as one shared object, and an
+    override of one alias must not change the others. (copy.deepcopy keeps the sharing.)"""
+    if isinstance(value, dict):
+        return {k: _unshare(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshare(v) for v in value]
+    return value
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

@@ -103,13 +103,18 @@ class ReferenceModel:
     tasks: tuple[str, ...]
     age_head: str
     display: str  # how the report names it
+    imagenet_weights: bool  # whether torchvision has ImageNet weights for its trunk
 
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {
     # DEX (Rothe et al.): VGG-16 with a softmax over ages 0..100, predicting the expectation.
-    "dex": ReferenceModel(tasks=("age",), age_head="dex", display="DEX (VGG-16)"),
+    "dex": ReferenceModel(
+        tasks=("age",), age_head="dex", display="DEX (VGG-16)", imagenet_weights=True
+    ),
     # SSR-Net (Yang et al., IJCAI 2018): compact soft stagewise regression, 64x64 input.
-    "ssrnet": ReferenceModel(tasks=("age",), age_head="regression", display="SSR-Net"),
+    "ssrnet": ReferenceModel(
+        tasks=("age",), age_head="regression", display="SSR-Net", imagenet_weights=False
+    ),
 }
 
 

@@ -32,6 +32,7 @@ class RunContext:
             "parent_run_id": self.parent_run_id,
             "cache_dir": str(self.cache_dir),
             "device": train.device,
+            "eval_batch_size": train.eval_batch_size,
             "workers": train.workers,
             "amp": train.amp,
             "channels_last": train.channels_last,

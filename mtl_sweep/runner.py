@@ -36,7 +36,7 @@ from mtl_sweep.expand import Plan, expand
 from mtl_sweep.load import load_spec
 from mtl_sweep.payload import RunContext, job_payload, trial_payload
 from mtl_sweep.tracking import Tracker
-from mtl_sweep.tracking_uri import resolve_tracking_uri
+from mtl_sweep.tracking_uri import resolve_tracking_uri, store_exists
 
 LIST_DONE_MAX = 20  # list skipped keys one per line up to this many
 
@@ -75,6 +75,12 @@ def run_sweep(opts: RunOptions) -> int:
     cache_dir = default_cache_dir(spec.data.cache_dir)
     preflight(plan, cache_dir)
 
+    if opts.dry_run and not store_exists(uri):
+        echo(
+            f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials would run "
+            f"(no store at {uri} yet)"
+        )
+        return 0
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
     done_trials: set[str] = set()
@@ -82,10 +88,7 @@ def run_sweep(opts: RunOptions) -> int:
     if exp_id is not None and not opts.rerun:
         done_trials = tracker.finished_keys(spec.experiment)
     if not opts.rerun:
-        all_exps = tracker.all_experiment_ids()
-        done_jobs = {
-            j.key for j in plan.jobs if tracker.finished_run(j.key, C.KIND_PRETRAIN, all_exps)
-        }
+        done_jobs = tracker.finished_job_keys([j.key for j in plan.jobs])
     todo_jobs = [j for j in plan.jobs if j.key not in done_jobs]
     todo_trials = [t for t in plan.trials if t.key not in done_trials]
     # A job is needed only if a trial that will run uses it.
@@ -110,17 +113,19 @@ def run_sweep(opts: RunOptions) -> int:
 
     started = time.monotonic()
     outcome = Outcome()
-    if todo_jobs or todo_trials:
-        echo(f"running {len(todo_jobs)} pretraining job(s) and {len(todo_trials)} trial(s)")
-        ctx = RunContext(spec, uri, exp_id, sweep_run, cache_dir)
-        outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts)
-    else:
-        echo("nothing to run: every trial is done (use --rerun to run them again)")
+    status = "KILLED"  # unless we get to the end: interrupted, or the driver itself failed
+    try:
+        if todo_jobs or todo_trials:
+            echo(f"running {len(todo_jobs)} pretraining job(s) and {len(todo_trials)} trial(s)")
+            ctx = RunContext(spec, uri, exp_id, sweep_run, cache_dir)
+            outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts)
+        else:
+            echo("nothing to run: every trial is done (use --rerun to run them again)")
+        _attach_report(tracker, uri, spec.experiment, spec.name, sweep_run)
+        status = "FAILED" if outcome.failed else "FINISHED"
+    finally:
+        tracker.client.set_terminated(sweep_run, status)
     elapsed = time.monotonic() - started
-
-    _attach_report(tracker, uri, spec.experiment, spec.name, sweep_run)
-    status = "FAILED" if outcome.failed else "FINISHED"
-    tracker.client.set_terminated(sweep_run, status)
     _print_summary(outcome, len(skipped), elapsed)
     return 1 if outcome.failed else 0
 
@@ -144,6 +149,7 @@ def preflight(plan: Plan, cache_dir: Path) -> None:
     for job in plan.jobs:
         resolve_source(job.config["source"], "pretrain", cache_dir)
     wanted = {t.backbone for t in plan.trials if t.config["train"]["imagenet_weights"]}
+    wanted |= {j.backbone for j in plan.jobs if j.config["train"]["imagenet_weights"]}
     if wanted:
         from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights
 
@@ -252,9 +258,11 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
         # would run the trials one at a time; allow as many as can run at once.
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
         storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
+        if storage and "://" not in storage:  # a bucket URI stays as it is
+            storage = str(Path(storage).expanduser().absolute())
         run_config = tune.RunConfig(
             name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str(Path(storage).expanduser().absolute()) if storage else None,
+            storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.failure.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[progress],
@@ -310,7 +318,7 @@ def _attach_report(tracker: Tracker, uri: str, experiment: str, sweep: str, run_
         return
     try:
         text = render_report(uri, experiment=experiment, sweep=sweep, fmt="markdown")
-    except UserError as exc:
+    except Exception as exc:  # the runs are safe in MLflow; a report can be made later
         click.echo(f"report not attached: {exc}", err=True)
         return
     tracker.client.log_text(run_id, text, C.REPORT_ARTIFACT)

@@ -76,7 +76,7 @@ class ImdbWikiSource(_Strict):
     kind: Literal["imdb_wiki"]
     root: str  # folder holding imdb_crop/ or wiki_crop/
     db: Literal["imdb", "wiki"] = "imdb"  # which half of IMDB-WIKI
-    val_fraction: float = Field(0.05, ge=0.0, lt=1.0)  # held out for selection
+    val_fraction: float = Field(0.05, gt=0.0, lt=1.0)  # held out for model selection
     test_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # held out for the reported numbers
     split_seed: int = 0  # the held-out split is deterministic from this seed
     min_face_score: float = 1.0  # usual cleaning threshold on face_score
@@ -116,6 +116,13 @@ class GenkiSource(_Strict):
     split_seed: int = 0  # the split is deterministic from this seed
 
 
+def _default_kind(value: Any) -> Any:
+    """A source mapping without `kind` is synthetic (the default source)."""
+    if isinstance(value, dict) and "kind" not in value:
+        return {**value, "kind": "synthetic"}
+    return value
+
+
 Source = Annotated[
     SyntheticSource
     | ChalearnSource
@@ -125,6 +132,7 @@ Source = Annotated[
     | CsvSource
     | GenkiSource,
     Field(discriminator="kind"),
+    BeforeValidator(_default_kind),
 ]
 
 # Which tasks each source kind carries labels for.
@@ -235,13 +243,16 @@ class TrainSpec(_Strict):
     dwa: DWASpec = Field(default_factory=DWASpec)
     gradnorm: GradNormSpec = Field(default_factory=GradNormSpec)
     # Execution only: these never enter a trial's key.
-    device: str = "auto"  # auto = cuda if available, else mps, else cpu
+    # auto = cuda if available, else mps, else cpu
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
 
 
-EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset({"device", "workers", "amp", "channels_last"})
+EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset(
+    {"device", "workers", "amp", "channels_last", "eval_batch_size"}
+)
 
 
 class StageSpec(_Strict):

@@ -33,7 +33,9 @@ class Tracker:
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
+                if not create:
+                    return None
+                self.client.restore_experiment(exp.experiment_id)  # names are never reused
             return exp.experiment_id
         if not create:
             return None
@@ -66,6 +68,13 @@ class Tracker:
             token = page.token
             if not token:
                 return
+
+    def finished_job_keys(self, keys: list[str]) -> set[str]:
+        """Which pretraining-job keys have a FINISHED run in any experiment."""
+        if not keys:
+            return set()
+        exps = self.all_experiment_ids()
+        return {k for k in keys if self.finished_run(k, C.KIND_PRETRAIN, exps) is not None}
 
     def finished_keys(self, experiment: str) -> set[str]:
         """Keys of trials and pretraining jobs with a FINISHED run in the experiment."""

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from mtl_sweep.errors import SpecError, format_loc
 from mtl_sweep.models import check_backbone
-from mtl_sweep.spec import SOURCE_TASKS, Spec, TrainSpec
+from mtl_sweep.spec import EXECUTION_ONLY_TRAIN_KEYS, SOURCE_TASKS, Spec, TrainSpec
 from mtl_sweep.tasks import TASKS
 from mtl_sweep.tasksets import expand_task_item
 
@@ -45,9 +45,22 @@ def weight_vector(value: list[float] | dict[str, float]) -> dict[str, float]:
 
 
 def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: str) -> TrainSpec:
-    """Apply partial `train` overrides (from a stage or include rule) to the sweep's train."""
+    """Apply partial `train` overrides (from a stage or include rule) to the sweep's train.
+
+    Execution settings apply to the whole sweep, and a stage sets its epochs itself, so
+    overriding those here is an error rather than silently ignored.
+    """
     if not overrides:
         return base
+    for key in overrides:
+        if key in EXECUTION_ONLY_TRAIN_KEYS:
+            raise SpecError(
+                file,
+                f"{where}.{key}",
+                f"an execution setting applies to the whole sweep; set train.{key} instead",
+            )
+        if key == "epochs" and where.startswith("stages."):
+            raise SpecError(file, f"{where}.epochs", "set the stage's own `epochs` instead")
     merged = _deep_merge(base.model_dump(), overrides)
     try:
         return TrainSpec.model_validate(merged)

@@ -134,6 +134,26 @@ CASES = [
         "grid.include[0].backbone[0]: unknown backbone 'vgg99'",
     ),
     ("exclude-empty", "name: t\ngrid: {exclude: [{}]}\n", [], "grid.exclude[0]"),
+    ("bad-device", "name: t\ntrain: {device: gpu0}\n", [], "train.device"),
+    (
+        "include-execution-key",
+        "name: t\ngrid: {include: [{train: {device: cpu}}]}\n",
+        [],
+        "grid.include[0].train.device: an execution setting applies to the whole sweep",
+    ),
+    (
+        "stage-train-epochs",
+        GOOD.replace("tasks: [age, gender]}", "tasks: [age], train: {epochs: 2}}"),
+        [],
+        "stages.pre.train.epochs: set the stage's own `epochs` instead",
+    ),
+    (
+        "ssrnet-imagenet",
+        "name: t\ngrid: {tasks: [all], include: [{backbone: ssrnet, tasks: [age],"
+        " train: {imagenet_weights: true}}]}\n",
+        [],
+        "ssrnet' has no ImageNet weights",
+    ),
 ]
 
 

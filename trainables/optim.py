@@ -11,9 +11,13 @@ from torch import nn
 
 
 def build_optimizer(
-    params: Iterable[nn.Parameter], spec: Mapping[str, Any], fused: bool = False
+    params: Iterable[nn.Parameter] | Iterable[dict[str, Any]],
+    spec: Mapping[str, Any],
+    fused: bool = False,
 ) -> torch.optim.Optimizer:
     """torch.optim optimizer from `train.optimizer` (name, lr, weight_decay, momentum).
+
+    `params` are parameters or torch parameter groups (a group's own settings win).
 
     `fused` selects the single-kernel implementation (CPU and CUDA): on the CPU an
     AdamW step over ResNet-18 takes ~10 ms fused against ~54 ms per-tensor.

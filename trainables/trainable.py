@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from mtl_sweep import contract as C
+from mtl_sweep.errors import DataError
 from trainables import checkpoint as ckpt
 from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
 from trainables.loop import StepContext, evaluate, train_one_epoch
@@ -86,6 +87,10 @@ def load_data(payload: Mapping[str, Any], image_size: int, cache_dir: Path) -> T
         ]
         for split in ("train", "val", "test")
     }
+    for split in ("val", "test"):
+        empty = [s.source for s, _ in parts[split] if len(s) == 0]
+        if empty:
+            raise DataError(f"no usable {split} images in {empty[0]}; run mtl-sweep data check")
     train = cfg["train"]
     batches = MultiSourceBatches(
         parts["train"],
@@ -179,9 +184,12 @@ def _train(
 
     options = train_cfg.get(cfg["weighting"], {})
     weighting = build_weighting(cfg["weighting"], tasks, cfg["loss_weights"], options).to(device)
-    params = [*model.parameters(), *weighting.optimizer_parameters()]
-    fused = device.type in ("cpu", "cuda") and all(p.dtype.is_floating_point for p in params)
-    optimizer = build_optimizer(params, train_cfg["optimizer"], fused=fused)
+    extra = weighting.optimizer_parameters()  # e.g. log-variances: trained, never decayed
+    groups = [{"params": list(model.parameters())}]
+    if extra:
+        groups.append({"params": extra, "weight_decay": 0.0})
+    fused = device.type in ("cpu", "cuda")
+    optimizer = build_optimizer(groups, train_cfg["optimizer"], fused=fused)
     epochs = int(train_cfg["epochs"])
     scheduler = build_scheduler(optimizer, epochs, train_cfg["schedule"])
 
@@ -202,6 +210,7 @@ def _train(
         augment=train_cfg.get("augment"),
     )
     fail_epoch = run.get("fail_epoch")
+    eval_batch = int(run.get("eval_batch_size", 256))
     last: dict[str, float] = {}
     for epoch in range(start_epoch, epochs):
         # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
@@ -212,7 +221,7 @@ def _train(
         result = train_one_epoch(model, data.train.epoch(epoch), weighting, optimizer, ctx, epoch)
         weighting.end_epoch(result.task_loss)
         scheduler.step()
-        val = evaluate(model, data.val, train_cfg["eval_batch_size"], ctx)
+        val = evaluate(model, data.val, eval_batch, ctx)
         score = selection_score(val, tasks, data.age_baseline)
         if score < best_score:
             best_score, best_epoch, best_state = score, epoch, ckpt.cpu_state(model)
@@ -245,8 +254,13 @@ def _train(
             best_state,
         )
 
+    if best_state is None:
+        raise RuntimeError(
+            f"no epoch gave a finite val selection score for {','.join(tasks)}; "
+            "check the val split with mtl-sweep data check"
+        )
     model.load_state_dict(best_state)
-    test = evaluate(model, data.test, train_cfg["eval_batch_size"], ctx)
+    test = evaluate(model, data.test, eval_batch, ctx)
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
     final["best_epoch"] = best_epoch
     final["time/trial_s"] = time.perf_counter() - started

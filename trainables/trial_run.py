@@ -109,7 +109,12 @@ class TrialRun:
             f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
             f"and tags.`{C.KIND}` = '{kind}'"
         )
-        for old in self.client.search_runs([self.experiment_id], filt):
+        # A pretraining job counts in every experiment (sweeps share it), a trial in its own.
+        if kind == C.KIND_PRETRAIN:
+            scope = [e.experiment_id for e in self.client.search_experiments()]
+        else:
+            scope = [self.experiment_id]
+        for old in self.client.search_runs(scope, filt):
             if old.info.run_id != self.run_id:
                 self.client.set_tag(old.info.run_id, C.SUPERSEDED_BY, self.run_id)
                 self.client.set_terminated(old.info.run_id, "KILLED")

@@ -29,6 +29,8 @@ def build_model(
     """The multi-task network for `tasks` on `backbone`; forward returns dict[task, Tensor]."""
     tasks = tuple(tasks)
     if backbone in REFERENCE:
+        if set(tasks) - {"age"}:
+            raise ValueError(f"reference model {backbone!r} trains only age, not {tasks}")
         return REFERENCE.get(backbone)(
             tasks=tasks,
             age_loss=age_loss,
