@@ -34,6 +34,9 @@ from trainables.trial_run import TrialRun, config_yaml
 from trainables.weighting import build_weighting
 
 Reporter = Callable[[dict[str, Any], Path | None], None]
+# Execution settings: not part of the key, but logged as run.* params so a run says where
+# and how it ran.
+EXECUTION_PARAMS = ("device", "amp", "channels_last", "workers", "threads", "eval_batch_size")
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]
 
 
@@ -157,7 +160,10 @@ def _train(
     device = resolve_device(run.get("device", "auto"))
     cache_dir = Path(run["cache_dir"])
 
-    tracker.log_params({**C.flatten_params(cfg), "trial_key": payload["key"]})
+    execution = {f"run.{k}": run.get(k) for k in EXECUTION_PARAMS if k in run}
+    tracker.log_params({**C.flatten_params(cfg), **execution, "trial_key": payload["key"]})
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    tracker.set_tags({"mtl_sweep.device": where})
     if not tracker.resumed:
         tracker.log_text(config_yaml(payload), C.CONFIG_ARTIFACT)
     data = load_data(payload, train_cfg["image_size"], cache_dir)
