@@ -27,72 +27,39 @@ def data() -> None:
     """Write synthetic faces in the real datasets' formats, and check data sources."""
 
 
+# The synthetic knobs, as options: (name, click type, help). Defaults come from the schema.
+_KNOBS = (
+    ("train", click.IntRange(min=1), "Train images per dataset."),
+    ("val", click.IntRange(min=1), "Val images per dataset."),
+    ("test", click.IntRange(min=1), "Test images per dataset."),
+    ("pretrain", click.IntRange(min=1), "IMDB-WIKI-format images, before cleaning."),
+    ("seed", int, "Same seed and sizes, same bytes."),
+    ("nuisance", click.FloatRange(min=0), "Pose, lighting, noise and clutter; 0 = clean."),
+)
+
+
+def _knob_options(func):
+    for name, kind, text in reversed(_KNOBS):
+        func = click.option(
+            f"--{name}", type=kind, default=getattr(_SYNTH, name), show_default=True, help=text
+        )(func)
+    return func
+
+
 @data.command()
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="New or empty folder to write."
 )
-@click.option(
-    "--train",
-    type=click.IntRange(min=1),
-    default=_SYNTH.train,
-    show_default=True,
-    help="Train images per dataset.",
-)
-@click.option(
-    "--val",
-    type=click.IntRange(min=1),
-    default=_SYNTH.val,
-    show_default=True,
-    help="Val images per dataset.",
-)
-@click.option(
-    "--test",
-    type=click.IntRange(min=1),
-    default=_SYNTH.test,
-    show_default=True,
-    help="Test images per dataset.",
-)
-@click.option(
-    "--pretrain",
-    type=click.IntRange(min=1),
-    default=_SYNTH.pretrain,
-    show_default=True,
-    help="IMDB-WIKI-format images, before cleaning.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=_SYNTH.seed,
-    show_default=True,
-    help="Same seed and sizes, same bytes.",
-)
-@click.option(
-    "--nuisance",
-    type=click.FloatRange(min=0),
-    default=_SYNTH.nuisance,
-    show_default=True,
-    help="Pose, lighting, noise and clutter; 0 = clean.",
-)
+@_knob_options
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
-def synth(
-    out: str,
-    train: int,
-    val: int,
-    test: int,
-    pretrain: int,
-    seed: int,
-    nuisance: float,
-    progress: bool,
-) -> None:
+def synth(out: str, progress: bool, **knobs: Any) -> None:
     """Render synthetic faces into OUT as ChaLearn, CelebA, FER2013 and IMDB-WIKI data."""
     from trainables.data.synthetic.write import write_synthetic
 
     target = Path(out).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} exists and is not an empty folder; pick a new --out")
-    source = SyntheticSource(
-        train=train, val=val, test=test, pretrain=pretrain, seed=seed, nuisance=nuisance
-    )
+    source = SyntheticSource(**knobs)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and renamed at the end: no half-written OUT on failure.
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -104,7 +71,9 @@ def synth(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    click.echo(f"wrote synthetic faces to {target} (seed {seed}, nuisance {nuisance}):")
+    click.echo(
+        f"wrote synthetic faces to {target} (seed {source.seed}, nuisance {source.nuisance}):"
+    )
     for fmt, tasks in (
         ("chalearn", "age"),
         ("celeba", "gender, smile"),
