@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -71,8 +72,10 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
         return shlex.split(cmd.replace("sweeps/smoke.yaml", SMOKE))
 
     box = Sandbox(tmp_path)
-    # `ray start` clusters use token authentication; the driver must ask for it too.
-    env = box.env(RAY_AUTH_MODE="token")
+    # `ray start` clusters use token authentication; every node and the driver must ask for
+    # it. A token of the test's own (not ~/.ray/auth_token) works on a fresh machine too.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = box.env(**auth)
     env.pop("MLFLOW_TRACKING_URI")
     # Unix socket paths are short-limited: keep Ray's session dir near the root.
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
@@ -118,7 +121,7 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
 
         args = concrete(sweep)
         assert args[:2] == ["mtl-sweep", "run"]
-        proc = box.cli(*args[1:], timeout=600, RAY_AUTH_MODE="token")
+        proc = box.cli(*args[1:], timeout=600, **auth)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
         plan = expand(load_spec(SMOKE))
