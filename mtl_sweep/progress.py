@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -28,7 +29,13 @@ class ProgressView(Callback):
     when something finishes or fails, and at most every REFRESH_S seconds otherwise.
     """
 
-    def __init__(self, total: int, concurrency: int, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        concurrency: int,
+        stream: TextIO | None = None,
+        skipped: Callable[[], int] | None = None,
+    ) -> None:
         self.total = total
         self.concurrency = max(concurrency, 1)
         self.stream = stream or sys.stdout
@@ -39,7 +46,8 @@ class ProgressView(Callback):
         self.done = self.failed = self.running = 0
         self.best: dict[str, tuple[float, str]] = {}  # metric -> (value, run name)
         self.last_print = 0.0
-        self.skipped = 0  # trials the orchestrator never scheduled (their job failed)
+        # Trials the orchestrator will never schedule (their pretraining job failed).
+        self.skipped: Callable[[], int] = skipped or (lambda: 0)
 
     # --- Tune hooks: counts come from the trials' own statuses --------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -104,13 +112,14 @@ class ProgressView(Callback):
     def line(self) -> str:
         """The status line."""
         elapsed = time.monotonic() - self.start
-        finished = self.done + self.failed + self.skipped
+        skipped = self.skipped()
+        finished = self.done + self.failed + skipped
         pending = max(self.total - finished - self.running, 0)
         parts = [
             f"[{_clock(elapsed)}] done {self.done}/{self.total}",
             f"running {self.running}",
             f"pending {pending}",
-            f"failed {self.failed + self.skipped}",
+            f"failed {self.failed + skipped}",
         ]
         if self.durations and (pending or self.running):
             mean = sum(self.durations) / len(self.durations)

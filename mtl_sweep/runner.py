@@ -253,7 +253,7 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
         max_conc = opts.max_concurrent or spec.resources.max_concurrent
         cluster_cpus = ray.cluster_resources().get("CPU", 1)
         concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
-        progress = ProgressView(total, concurrency)
+        progress = ProgressView(total, concurrency, skipped=lambda: len(searcher.skipped))
         # Tune keeps one pending trial for searchers other than grid/random search, which
         # would run the trials one at a time; allow as many as can run at once.
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
@@ -289,7 +289,6 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
             else:
                 outcome.finished.append(payload)
         outcome.failed.extend(searcher.skipped)
-        progress.skipped = len(searcher.skipped)
         _drop_checkpoints(results)
         return outcome
     finally:

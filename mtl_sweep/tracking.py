@@ -84,13 +84,23 @@ class Tracker:
         filt = f"attributes.status = 'FINISHED' and tags.`{C.KEY}` != ''"
         return {r.data.tags[C.KEY] for r in self.runs([exp_id], filt) if C.KEY in r.data.tags}
 
-    def finished_run(self, key: str, kind: str, experiment_ids: list[str]) -> Run | None:
-        """The FINISHED run with this key (newest first), or None."""
+    def finished_runs(
+        self, key: str, kind: str, experiment_ids: list[str] | None = None
+    ) -> list[Run]:
+        """FINISHED runs of `kind` with this key, newest first; every experiment by default
+        (pretraining jobs are shared across sweeps)."""
         filt = (
             f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
             f"and tags.`{C.KIND}` = '{kind}'"
         )
-        runs = sorted(self.runs(experiment_ids, filt), key=lambda r: -r.info.start_time)
+        scope = self.all_experiment_ids() if experiment_ids is None else experiment_ids
+        return sorted(self.runs(scope, filt), key=lambda r: -r.info.start_time)
+
+    def finished_run(
+        self, key: str, kind: str, experiment_ids: list[str] | None = None
+    ) -> Run | None:
+        """The newest FINISHED run with this key, or None."""
+        runs = self.finished_runs(key, kind, experiment_ids)
         return runs[0] if runs else None
 
     def sweep_run(self, experiment_id: str, sweep: str) -> str:

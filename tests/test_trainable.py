@@ -124,3 +124,18 @@ def test_a_nan_loss_stops_with_an_error_naming_task_and_epoch():
     batch = _batch([True, False, True, True], [True, True, False, False])
     with pytest.raises(NonFiniteLoss, match="loss of task gender is nan in epoch 3"):
         train_one_epoch(model, [batch], weighting, opt, StepContext(torch.device("cpu")), 3)
+
+
+def test_a_rerun_supersedes_the_older_finished_run_of_its_key(tmp_path):
+    spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, "grid.tasks=[age]", "train.epochs=1"])
+    (trial,) = expand(spec).trials
+    tracker, ctx = _context(tmp_path, spec)
+    payload = trial_payload(trial, ctx)
+    run_trial(payload)
+    run_trial(payload)  # what --rerun does
+    runs = tracker.client.search_runs([ctx.experiment_id], order_by=["attributes.start_time"])
+    old, new = runs[0], runs[-1]
+    assert [r.info.status for r in (old, new)] == ["KILLED", "FINISHED"]
+    assert old.data.tags[C.SUPERSEDED_BY] == new.info.run_id
+    finished = tracker.finished_runs(trial.key, C.KIND_TRIAL)
+    assert [r.info.run_id for r in finished] == [new.info.run_id]

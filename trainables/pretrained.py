@@ -23,21 +23,17 @@ def fetch_pretrained(tracking_uri: str, job_key: str, cache_dir: Path) -> tuple[
     (local path, run id). Cached under cache_dir/pretrained/<run id>/, so a rerun job
     (new run, same key) is fetched afresh.
     """
-    from mlflow import MlflowClient
+    from mtl_sweep.tracking import Tracker
 
-    client = MlflowClient(tracking_uri)
-    exp_ids = [e.experiment_id for e in client.search_experiments()]
-    filt = (
-        f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{job_key}' "
-        f"and tags.`{C.KIND}` = '{C.KIND_PRETRAIN}'"
-    )
-    runs = client.search_runs(exp_ids, filt, order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
+    tracker = Tracker(tracking_uri)
+    run = tracker.finished_run(job_key, C.KIND_PRETRAIN)
+    if run is None:
         raise PretrainedMissing(
             f"pretraining job {job_key} has no FINISHED run in {tracking_uri}; "
             "run the sweep that defines it (mtl-sweep run) first"
         )
-    run_id = runs[0].info.run_id
+    run_id = run.info.run_id
+    client = tracker.client
     target = cache_dir / "pretrained" / run_id / Path(C.CHECKPOINT_ARTIFACT).name
     if target.exists():
         return target, run_id

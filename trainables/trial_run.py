@@ -37,10 +37,11 @@ class TrialRun:
         tags: Mapping[str, str],
         resume_run_id: str | None = None,
     ) -> None:
-        from mlflow import MlflowClient
+        from mtl_sweep.tracking import Tracker
 
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri)
+        self.tracker = Tracker(tracking_uri)
+        self.client = self.tracker.client
         self.experiment_id = experiment_id
         if resume_run_id:
             self.run_id, self.resumed = resume_run_id, True
@@ -105,16 +106,9 @@ class TrialRun:
 
     def finish(self, key: str, kind: str) -> None:
         """End FINISHED; an older FINISHED run of the same key (from --rerun) is superseded."""
-        filt = (
-            f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
-            f"and tags.`{C.KIND}` = '{kind}'"
-        )
         # A pretraining job counts in every experiment (sweeps share it), a trial in its own.
-        if kind == C.KIND_PRETRAIN:
-            scope = [e.experiment_id for e in self.client.search_experiments()]
-        else:
-            scope = [self.experiment_id]
-        for old in self.client.search_runs(scope, filt):
+        scope = None if kind == C.KIND_PRETRAIN else [self.experiment_id]
+        for old in self.tracker.finished_runs(key, kind, scope):
             if old.info.run_id != self.run_id:
                 self.client.set_tag(old.info.run_id, C.SUPERSEDED_BY, self.run_id)
                 self.client.set_terminated(old.info.run_id, "KILLED")
