@@ -39,7 +39,7 @@ def main() -> None:
 
     from mlflow import MlflowClient
 
-    from mtl_sweep.load import load_spec
+    from mtl_sweep.spec.load import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     tmp = Path(tempfile.mkdtemp(prefix="bench-orch-"))
@@ -52,9 +52,9 @@ def main() -> None:
     env.pop("MLFLOW_TRACKING_URI", None)
     sets = [x for item in args.overrides for x in ("--set", item)]
     if not args.cold:
-        prep = [sys.executable, "-m", "mtl_sweep.cli", "data", "check", args.spec, *sets]
+        prep = [sys.executable, "-m", "mtl_sweep", "data", "check", args.spec, *sets]
         subprocess.run(prep, cwd=tmp, env=env, check=True, stdout=subprocess.DEVNULL)
-    cmd = [sys.executable, "-m", "mtl_sweep.cli", "run", args.spec, *sets]
+    cmd = [sys.executable, "-m", "mtl_sweep", "run", args.spec, *sets]
     start_epoch = time.time()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=tmp, env=env, check=False)

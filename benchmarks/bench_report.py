@@ -61,10 +61,10 @@ def build_store(db: Path, n_runs: int) -> int:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
 
-    from mtl_sweep import contract as C
+    from mtl_core import contract as C
+    from mtl_core.tasks import PRIMARY_METRIC
     from mtl_sweep.expand import expand
-    from mtl_sweep.load import parse_spec
-    from mtl_sweep.tasks import PRIMARY_METRIC
+    from mtl_sweep.spec.load import parse_spec
 
     plan = expand(parse_spec(SPEC, "bench.yaml"), "bench.yaml")
     rng = random.Random(0)
@@ -103,7 +103,7 @@ def build_store(db: Path, n_runs: int) -> int:
     logged = 0
     for job in plan.jobs:
         tags = {C.BACKBONE: job.backbone, C.PRETRAIN: job.stage, C.WEIGHTING: "fixed"}
-        tags[C.SEED] = str(job.config["seed"])
+        tags[C.SEED] = str(job.config.seed)
         log(C.KIND_PRETRAIN, job.key, tags, job.config, job.tasks, "FINISHED")
         logged += 1
     for trial in plan.trials[: n_runs - logged]:

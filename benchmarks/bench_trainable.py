@@ -18,17 +18,17 @@ On the CPU:
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from mtl_sweep.expand import expand
-from mtl_sweep.load import parse_spec
-from mtl_sweep.payload import RunContext, trial_payload
-from mtl_sweep.tracking import Tracker
+from mtl_sweep.run.requests import RunContext, trial_request
+from mtl_sweep.spec.load import parse_spec
+from mtl_sweep.store.tracker import Tracker
 from trainables.models import build_model
 from trainables.trainable import resolve_device, run_trial
 
@@ -105,12 +105,12 @@ def trainable_throughput(args, device_name: str, root: Path) -> dict[str, float]
     tracker = Tracker(uri)
     exp = tracker.experiment_id("bench", create=True)
     ctx = RunContext(spec, uri, exp, None, root / "cache")
-    payload = trial_payload(plan.trials[0], ctx)
+    request = trial_request(plan.trials[0], ctx)
     # Warm the caches (synthetic generation, decoding) outside the measured run.
-    warm = copy.deepcopy(payload)
-    warm["config"]["train"]["epochs"] = 1
+    one_epoch = request.config.train.model_copy(update={"epochs": 1})
+    warm = replace(request, config=replace(request.config, train=one_epoch))
     run_trial(warm)
-    run_trial(payload)
+    run_trial(request)
     run = tracker.client.search_runs([exp], order_by=["attributes.start_time DESC"])[0]
     hist = tracker.client.get_metric_history(run.info.run_id, "train/images_per_s")
     wait = tracker.client.get_metric_history(run.info.run_id, "train/data_wait_frac")

@@ -9,17 +9,16 @@ Rules, in order:
    no weighting strategy. Adaptive strategies ignore weight vectors (all start at 1).
 4. Trials that are identical after these rules collapse into one; the plan counts why.
 
-A trial's key is a short hash of its canonical configuration (`trial_key`), so it
-ignores YAML key order and grid order, and changes with anything that affects
-training. Execution-only settings (device, workers, resources, tracking, retries)
-never enter it. A pretraining job is one per (stage, backbone, stage settings); its
-seed is the stage's own `seed`, not the trial's, so every seed of a cell shares it.
+Each trial is a `TrialConfig` built here, once. Its key is a short hash of its identity
+(`TrialConfig.identity`), so it ignores YAML key order and grid order, and changes with
+anything that affects training. Execution-only settings (device, workers, resources,
+tracking, retries) never enter it. A pretraining job is one per (stage, backbone, stage
+settings); its seed is the stage's own `seed`, not the trial's, so every seed of a cell
+shares it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,55 +26,96 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from mtl_sweep.contract import run_name
-from mtl_sweep.errors import SpecError
-from mtl_sweep.models import REFERENCE_MODELS
-from mtl_sweep.spec import (
-    EXECUTION_ONLY_TRAIN_KEYS,
-    SYNTHETIC_FORMAT,
-    CellSpec,
-    MatchSpec,
-    Spec,
-    TrainSpec,
-)
-from mtl_sweep.tasks import TASKS, tasks_tag
-from mtl_sweep.tasksets import TaskSet, expand_task_item
-from mtl_sweep.validate import merged_train, weight_vector
-
-KEY_LENGTH = 12  # hex characters of sha256; collisions are negligible at sweep sizes
-
-
-def trial_key(canonical: dict[str, Any]) -> str:
-    """Short hash of a canonical config: sha256 of its sorted-key JSON."""
-    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
+from mtl_core import contract as C
+from mtl_core.backbones import reference_model
+from mtl_core.contract import run_name
+from mtl_core.errors import SpecError
+from mtl_core.settings import TrainSettings
+from mtl_core.sources import Source
+from mtl_core.tasks import TASKS, TaskSet, expand_task_item, tasks_tag
+from mtl_core.trial import PretrainRef, TrialConfig
+from mtl_sweep.spec.schema import CellSpec, MatchSpec, Spec, TrainSpec
+from mtl_sweep.spec.validate import merged_train, weight_vector
 
 
 @dataclass(frozen=True)
 class PretrainJob:
     """One pretraining run shared by every trial that names its stage and backbone."""
 
-    key: str
-    stage: str
-    backbone: str
-    tasks: TaskSet
-    config: dict[str, Any]  # canonical: everything that affects training
+    config: TrialConfig
+
+    @property
+    def key(self) -> str:
+        """The job's key."""
+        return self.config.key
+
+    @property
+    def stage(self) -> str:
+        """The stage's name."""
+        assert self.config.stage is not None
+        return self.config.stage
+
+    @property
+    def backbone(self) -> str:
+        """The backbone it pretrains."""
+        return self.config.backbone
+
+    @property
+    def tasks(self) -> TaskSet:
+        """The tasks whose heads it trains."""
+        return self.config.tasks
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One cell of the sweep, as plain values."""
+    """One cell of the sweep: its resolved config, and the names the plan shows."""
 
-    key: str
-    tasks: TaskSet
-    backbone: str
-    pretrain: str  # "none" or a stage name
-    pretrain_key: str | None
-    weighting: str
-    loss_weights: dict[str, float]  # over the trial's own tasks
-    seed: int
-    label: str | None  # reference-model label, or None for the main grid
-    config: dict[str, Any]  # canonical: everything that affects training
+    config: TrialConfig
+
+    @property
+    def key(self) -> str:
+        """The trial key."""
+        return self.config.key
+
+    @property
+    def tasks(self) -> TaskSet:
+        """Its tasks, in canonical order."""
+        return self.config.tasks
+
+    @property
+    def backbone(self) -> str:
+        """Its backbone (a torchvision name or a reference model)."""
+        return self.config.backbone
+
+    @property
+    def pretrain(self) -> str:
+        """ "none" or the stage it starts from."""
+        return self.config.pretrain.stage if self.config.pretrain else "none"
+
+    @property
+    def pretrain_key(self) -> str | None:
+        """The key of the pretraining job it starts from."""
+        return self.config.pretrain.key if self.config.pretrain else None
+
+    @property
+    def weighting(self) -> str:
+        """Its loss-weighting strategy."""
+        return self.config.weighting
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """Its fixed loss weights, over its own tasks."""
+        return dict(self.config.loss_weights)
+
+    @property
+    def seed(self) -> int:
+        """Its seed."""
+        return self.config.seed
+
+    @property
+    def label(self) -> str | None:
+        """The reference-model label, or None for the main grid."""
+        return self.config.label
 
     @property
     def name(self) -> str:
@@ -219,75 +259,72 @@ def _resolve(
     notes = ["duplicate task set in grid.tasks"] if cell.duplicate_taskset else []
     if cell.label is not None:
         notes.append("include repeats a grid cell")
+    weighed = _weigh(cell, notes)
+    if weighed is None:
+        return None, ["all of its tasks have zero weight"]
+    tasks, weighting, weights = weighed
+    train = _reference_train(cell, tasks, file)
+    pretrain = None
+    if cell.pretrain != "none":
+        job = _pretrain_job(spec, cell.pretrain, cell.backbone, train, file)
+        jobs.setdefault(job.key, job)
+        pretrain = PretrainRef(job.stage, job.key)
+    config = TrialConfig(
+        kind=C.KIND_TRIAL,
+        tasks=tasks,
+        backbone=cell.backbone,
+        weighting=weighting,
+        loss_weights=weights,
+        seed=cell.seed,
+        train=_settings(train),
+        sources={t: absolute_source(getattr(spec.data, t)) for t in tasks},
+        epoch_rule=spec.data.epoch_rule,
+        pretrain=pretrain,
+        label=cell.label,
+    )
+    return Trial(config), notes
+
+
+def _weigh(cell: _Cell, notes: list[str]) -> tuple[TaskSet, str, dict[str, float]] | None:
+    """Rule 3: the trial's tasks, weighting and weights (None: every task weighs zero)."""
     tasks, weighting = cell.tasks, cell.weighting
     if weighting == "fixed":
         kept = tuple(t for t in tasks if cell.weights[t] > 0)
         if not kept:
-            return None, ["all of its tasks have zero weight"]
+            return None
         if kept != tasks:
             notes.append("a zero weight removed a task")
-        tasks = kept
-        weights = {t: cell.weights[t] for t in tasks}
-        if len(tasks) == 1:
+        if len(kept) == 1:
             notes.append("single-task trials ignore weight vectors")
-            weights = {tasks[0]: 1.0}
-    elif len(tasks) == 1:
+            return kept, "fixed", {kept[0]: 1.0}
+        return kept, "fixed", {t: cell.weights[t] for t in kept}
+    if len(tasks) == 1:
         notes.append("single-task trials use no weighting strategy")
-        weighting, weights = "fixed", {tasks[0]: 1.0}
-    else:
-        notes.append("adaptive weighting ignores weight vectors")
-        weights = dict.fromkeys(tasks, 1.0)
+        return tasks, "fixed", {tasks[0]: 1.0}
+    notes.append("adaptive weighting ignores weight vectors")
+    return tasks, weighting, dict.fromkeys(tasks, 1.0)
 
-    train = cell.train
-    ref = REFERENCE_MODELS.get(cell.backbone)
-    if ref is not None:
-        if not set(tasks) <= set(ref.tasks):
-            raise SpecError(
-                file,
-                f"{cell.where}.backbone",
-                f"reference model {cell.backbone!r} trains only {'+'.join(ref.tasks)}, "
-                f"not {tasks_tag(tasks)}; add it with grid.include and tasks: "
-                f"[{', '.join(ref.tasks)}]",
-            )
-        train = train.model_copy(update={"age_head": ref.age_head})
-        if train.imagenet_weights and not ref.imagenet_weights:
-            raise SpecError(
-                file,
-                f"{cell.where}.train.imagenet_weights",
-                f"reference model {cell.backbone!r} has no ImageNet weights; set it to false",
-            )
 
-    pretrain_ref = None
-    if cell.pretrain != "none":
-        job = _pretrain_job(spec, cell.pretrain, cell.backbone, train, file)
-        jobs.setdefault(job.key, job)
-        pretrain_ref = {"stage": job.stage, "key": job.key}
-
-    canonical = {
-        "tasks": list(tasks),
-        "backbone": cell.backbone,
-        "weighting": weighting,
-        "loss_weights": weights,
-        "seed": cell.seed,
-        "train": train_identity(train, tasks, weighting),
-        "data": {t: source_identity(getattr(spec.data, t)) for t in tasks},
-        "pretrain": pretrain_ref,
-    }
-    if len({_read_identity(spec, t) for t in tasks}) > 1:
-        canonical["epoch_rule"] = spec.data.epoch_rule  # only matters across sources
-    trial = Trial(
-        key=trial_key(canonical),
-        tasks=tasks,
-        backbone=cell.backbone,
-        pretrain=cell.pretrain,
-        pretrain_key=pretrain_ref["key"] if pretrain_ref else None,
-        weighting=weighting,
-        loss_weights=weights,
-        seed=cell.seed,
-        label=cell.label,
-        config=canonical,
-    )
-    return trial, notes
+def _reference_train(cell: _Cell, tasks: TaskSet, file: str) -> TrainSpec:
+    """The cell's train settings, with a reference model's age head forced."""
+    ref = reference_model(cell.backbone)
+    if ref is None:
+        return cell.train
+    if not set(tasks) <= set(ref.tasks):
+        raise SpecError(
+            file,
+            f"{cell.where}.backbone",
+            f"reference model {cell.backbone!r} trains only {'+'.join(ref.tasks)}, "
+            f"not {tasks_tag(tasks)}; add it with grid.include and tasks: "
+            f"[{', '.join(ref.tasks)}]",
+        )
+    if cell.train.imagenet_weights and not ref.imagenet_weights:
+        raise SpecError(
+            file,
+            f"{cell.where}.train.imagenet_weights",
+            f"reference model {cell.backbone!r} has no ImageNet weights; set it to false",
+        )
+    return cell.train.model_copy(update={"age_head": ref.age_head})
 
 
 def _pretrain_job(
@@ -297,7 +334,7 @@ def _pretrain_job(
     stage_train = merged_train(train, stage.train, file, f"stages.{stage_name}.train")
     stage_train = stage_train.model_copy(update={"epochs": stage.epochs})
     tasks = tuple(t for t in TASKS if t in stage.tasks)
-    ref = REFERENCE_MODELS.get(backbone)
+    ref = reference_model(backbone)
     if ref is not None:
         # A reference model pretrains only the tasks it has heads for (DEX: age).
         tasks = tuple(t for t in tasks if t in ref.tasks)
@@ -308,49 +345,30 @@ def _pretrain_job(
                 f"reference model {backbone!r} trains only {'+'.join(ref.tasks)}; "
                 f"the stage trains none of it",
             )
-    canonical = {
-        "stage": stage_name,
-        "backbone": backbone,
-        "tasks": list(tasks),
-        "weighting": "fixed",
-        "loss_weights": dict.fromkeys(tasks, 1.0),
-        "seed": stage.seed,
-        "train": train_identity(stage_train, tasks, "fixed"),
-        "source": source_identity(stage.source),
-    }
-    return PretrainJob(trial_key(canonical), stage_name, backbone, tasks, canonical)
+    source = absolute_source(stage.source)
+    config = TrialConfig(
+        kind=C.KIND_PRETRAIN,
+        tasks=tasks,
+        backbone=backbone,
+        weighting="fixed",
+        loss_weights=dict.fromkeys(tasks, 1.0),
+        seed=stage.seed,
+        train=_settings(stage_train),
+        sources=dict.fromkeys(tasks, source),
+        epoch_rule=spec.data.epoch_rule,
+        stage=stage_name,
+    )
+    return PretrainJob(config)
 
 
-def train_identity(train: TrainSpec, tasks: TaskSet, weighting: str) -> dict[str, Any]:
-    """The train settings that can change this trial's result, and only those."""
-    out = train.model_dump(mode="json", exclude=set(EXECUTION_ONLY_TRAIN_KEYS))
-    for strategy in ("dwa", "gradnorm"):
-        if weighting != strategy:
-            out.pop(strategy)
-    if train.optimizer.name != "sgd":
-        out["optimizer"].pop("momentum")
-    if train.schedule.name != "step":
-        out["schedule"].pop("step_size")
-        out["schedule"].pop("gamma")
-    if "age" not in tasks:
-        out.pop("age_head")
-        out.pop("age_loss")
-    elif train.age_head == "dex":
-        out.pop("age_loss")
-    return out
+def _settings(train: TrainSpec) -> TrainSettings:
+    """The train settings without the execution ones (they travel in `Execution`)."""
+    return TrainSettings.model_validate(train.model_dump(include=set(TrainSettings.model_fields)))
 
 
-def _read_identity(spec: Spec, task: str) -> str:
-    """What a task's loader reads: tasks with equal identities share one source."""
-    source = source_identity(getattr(spec.data, task))
-    if source["kind"] == "synthetic":
-        source["format"] = SYNTHETIC_FORMAT[task]  # gender and smile share CelebA
-    return json.dumps(source, sort_keys=True)
-
-
-def source_identity(source: Any) -> dict[str, Any]:
-    """A source's settings with its root made absolute (trials run in another directory)."""
-    out = source.model_dump(mode="json")
-    if "root" in out:
-        out["root"] = os.path.normpath(Path(out["root"]).expanduser().absolute())
-    return out
+def absolute_source(source: Source) -> Source:
+    """A source with its root made absolute (trials run in another directory)."""
+    root = getattr(source, "root", None)
+    if root is None:
+        return source
+    return source.model_copy(update={"root": os.path.normpath(Path(root).expanduser().absolute())})

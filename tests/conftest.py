@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtl_sweep.cli import main
+from mtl_sweep.commands.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = REPO / "sweeps"

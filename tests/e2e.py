@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
 
 from .conftest import REPO
 
@@ -44,7 +44,7 @@ class Sandbox:
     def cli(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
         """Run `mtl-sweep ARGS` in a subprocess, in the sandbox directory."""
         return subprocess.run(
-            [sys.executable, "-m", "mtl_sweep.cli", *args],
+            [sys.executable, "-m", "mtl_sweep", *args],
             cwd=self.root,
             env=self.env(**env),
             capture_output=True,
@@ -56,7 +56,7 @@ class Sandbox:
     def popen(self, *args: str, **env: str) -> subprocess.Popen:
         """Start `mtl-sweep ARGS` without waiting."""
         return subprocess.Popen(
-            [sys.executable, "-m", "mtl_sweep.cli", *args],
+            [sys.executable, "-m", "mtl_sweep", *args],
             cwd=self.root,
             env=self.env(**env),
             stdout=subprocess.PIPE,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec
+from mtl_sweep.spec.load import load_spec
 
 from .conftest import REPO
 from .e2e import SMOKE, Sandbox, runs

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from mtl_sweep.tracking_uri import resolve_tracking_uri
+from mtl_sweep.store.uri import resolve_tracking_uri
 
 from .conftest import REPO
 
@@ -50,7 +50,7 @@ def test_env_vars_point_at_the_services_the_cli_reads(monkeypatch):
     assert ray_host == "ray-head"
     assert f"--port={ray_port}" in services["ray-head"]["command"]
     assert f"--address={env['RAY_ADDRESS']}" in services["ray-worker"]["command"]
-    runner = (REPO / "mtl_sweep" / "runner.py").read_text()
+    runner = (REPO / "mtl_sweep" / "run" / "runner.py").read_text()
     assert 'os.environ.get("RAY_ADDRESS")' in runner
 
 

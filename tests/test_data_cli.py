@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mtl_sweep.cachedir import default_cache_dir
-from mtl_sweep.cli import cli as cli_group
-from mtl_sweep.datacmd import data
+from mtl_core.cachedir import default_cache_dir
+from mtl_sweep.commands.data import data
+from mtl_sweep.commands.main import cli as cli_group
 
 SMALL = ["--train", "6", "--val", "3", "--test", "3", "--pretrain", "40"]
 
@@ -119,5 +119,7 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 
 def test_the_data_command_does_not_import_torch():
-    code = "import sys, mtl_sweep.datacmd, mtl_sweep.cachedir; assert 'torch' not in sys.modules"
+    code = (
+        "import sys, mtl_sweep.commands.data, mtl_core.cachedir; assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

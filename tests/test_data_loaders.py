@@ -17,8 +17,8 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from mtl_sweep.errors import DataError
-from mtl_sweep.spec import SOURCE_TASKS
+from mtl_core.errors import DataError
+from mtl_core.sources import SOURCE_TASKS
 from trainables.data import load_split, resolve_source
 from trainables.data.loaders import get_loader, list_loaders
 from trainables.data.loaders.imdb_wiki import imdb_age
@@ -69,7 +69,9 @@ def by_name(splits: dict, task: str) -> dict[str, float]:
 
 def test_every_real_kind_has_a_loader_and_unknown_kinds_fail_loudly() -> None:
     assert set(list_loaders()) == set(SOURCE_TASKS) - {"synthetic"}
-    with pytest.raises(KeyError, match="unknown data source kind 'nope'; known: celeba"):
+    for kind in list_loaders():
+        assert get_loader(kind).kind == kind  # the registry names the right class
+    with pytest.raises(KeyError, match="unknown data source kind 'nope'; known: synthetic"):
         get_loader("nope")
 
 

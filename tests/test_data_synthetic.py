@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtl_sweep.spec import SyntheticSource
-from mtl_sweep.tasks import EMOTIONS
+from mtl_core.sources import SyntheticSource
+from mtl_core.tasks import EMOTIONS
 from trainables.data import load_split, resolve_source
 from trainables.data.synthetic.attributes import HAPPY, draw_labels, draw_look
 from trainables.data.synthetic.render import EXPRESSIONS, render_face

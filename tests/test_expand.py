@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mtl_core.tasks import SHORTHANDS
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec, parse_spec
-from mtl_sweep.tasksets import SHORTHANDS
+from mtl_sweep.spec.load import load_spec, parse_spec
 
 from .conftest import SWEEPS
 
@@ -118,7 +118,7 @@ def test_include_adds_cells_with_grid_defaults_and_labels():
     ref = plan.reference
     assert len(ref) == 2
     assert {t.seed for t in ref} == {0, 1}  # omitted axis takes the grid's values
-    assert all(t.config["train"]["image_size"] == 64 for t in ref)
+    assert all(t.config.train.image_size == 64 for t in ref)
     assert plan.included == 2
 
 
@@ -131,7 +131,7 @@ def test_reference_model_forces_its_age_head():
     plan = plan_of(
         "name: t\ngrid: {tasks: [all], include: [{label: DEX, backbone: dex, tasks: [age]}]}\n"
     )
-    assert plan.reference[0].config["train"]["age_head"] == "dex"
+    assert plan.reference[0].config.train.age_head == "dex"
 
 
 YAML_A = """\

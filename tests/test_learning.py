@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec
-from mtl_sweep.payload import RunContext, trial_payload
-from mtl_sweep.tracking import Tracker
+from mtl_sweep.run.requests import RunContext, trial_request
+from mtl_sweep.spec.load import load_spec
+from mtl_sweep.store.tracker import Tracker
 from trainables.data import load_split, resolve_source
 from trainables.trainable import run_trial
 
@@ -44,7 +44,7 @@ def test_a_short_four_task_run_beats_trivial_predictors(tmp_path):
     ctx = RunContext(
         spec, uri, Tracker(uri).experiment_id("learn", create=True), None, tmp_path / "cache"
     )
-    result = run_trial(trial_payload(trial, ctx))
+    result = run_trial(trial_request(trial, ctx))
     trivial = trivial_baselines(tmp_path / "cache", trial.config)
     print({"trained": result, "trivial": trivial})
     assert result["test/age_mae"] <= 0.6 * trivial["age_mae"]

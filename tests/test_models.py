@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from mtl_sweep.models import REFERENCE_MODELS, TORCHVISION_CLASSIFIERS
+from mtl_core.backbones import REFERENCE_MODELS, torchvision_classifiers
 from trainables.checkpoint import load_matching
-from trainables.models import REFERENCE, build_model, count_parameters
+from trainables.models import build_model, count_parameters
 from trainables.models.backbones import build_trunk
 
 # One per family, built for real on the CPU.
@@ -22,14 +22,16 @@ FAMILIES = [
 ]
 
 
-def test_static_backbone_list_matches_installed_torchvision():
-    assert set(TORCHVISION_CLASSIFIERS) == set(
+def test_backbone_names_read_from_source_are_torchvisions_own():
+    assert set(torchvision_classifiers()) == set(
         torchvision.models.list_models(module=torchvision.models)
     )
 
 
-def test_reference_models_are_registered_on_both_sides():
-    assert set(REFERENCE_MODELS) == set(REFERENCE.names())
+@pytest.mark.parametrize("entry", list(REFERENCE_MODELS), ids=lambda e: e.name)
+def test_every_reference_model_builds_its_tasks(entry):
+    model = build_model(entry.name, entry.meta.tasks, image_size=64)
+    assert set(model.heads) == set(entry.meta.tasks)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -43,8 +45,8 @@ def test_trunk_outputs_its_feature_width(name):
 
 
 def test_every_torchvision_classifier_splits_on_the_meta_device():
-    skipped = {n for n in TORCHVISION_CLASSIFIERS if n.startswith("regnet")}  # init needs data
-    for name in sorted(set(TORCHVISION_CLASSIFIERS) - skipped):
+    skipped = {n for n in torchvision_classifiers() if n.startswith("regnet")}  # init needs data
+    for name in sorted(set(torchvision_classifiers()) - skipped):
         size = 224 if name.startswith(("vit", "swin", "maxvit", "inception")) else 64
         with torch.device("meta"):
             trunk, dim = build_trunk(name, image_size=size)

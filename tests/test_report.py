@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report import build_report, render_report
 from mtl_sweep.report.render import render
 from mtl_sweep.report.tables import delta_m, task_gain
-from mtl_sweep.tasks import PRIMARY_METRIC
 
 REAL_DATA = {"age": "chalearn", "gender": "celeba", "emotion": "fer2013", "smile": "celeba"}
 
@@ -144,8 +144,8 @@ def uri(tmp_path: Path, empty_store: Path) -> str:
 @pytest.fixture
 def report_cli(cli, monkeypatch: pytest.MonkeyPatch) -> Callable:
     """The conftest `cli` runner with `report` registered (cli.py may not register it yet)."""
-    from mtl_sweep.cli import cli as group
-    from mtl_sweep.report.command import report
+    from mtl_sweep.commands.main import cli as group
+    from mtl_sweep.commands.report import report
 
     monkeypatch.setitem(group.commands, "report", report)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -555,7 +555,7 @@ def test_importing_the_report_package_is_light():
     import sys
 
     code = (
-        "import sys, mtl_sweep.report, mtl_sweep.report.command; "
+        "import sys, mtl_sweep.report, mtl_sweep.commands.report; "
         "print(sorted(m for m in ('mlflow', 'matplotlib', 'pandas', 'torch', 'ray') "
         "if m in sys.modules))"
     )

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec
-from mtl_sweep.tasks import PRIMARY_METRIC
+from mtl_sweep.spec.load import load_spec
 
 from .e2e import SMOKE, Sandbox, finished_count, runs
 

@@ -187,7 +187,7 @@ def test_error_line_from_a_real_process(write_spec):
     """The installed entry point prints no traceback either (not only the in-process call)."""
     path = write_spec("name: t\ngrid: {backbone: [resnet81]}\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "mtl_sweep.cli", "plan", str(path), "--offline"],
+        [sys.executable, "-m", "mtl_sweep", "plan", str(path), "--offline"],
         capture_output=True,
         text=True,
         check=False,

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec
+from mtl_sweep.spec.load import load_spec
 
 from .conftest import SWEEPS
 
@@ -52,7 +52,7 @@ def test_paper_plan_table_states_the_counts(cli, paper_env):
 
 def test_ablation_is_synthetic_singles_plus_all_with_and_without_pretraining():
     plan = expand(load_spec(SWEEPS / "ablation.yaml"))
-    assert {t.config["data"][t.tasks[0]]["kind"] for t in plan.trials} == {"synthetic"}
+    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
     assert sorted(len(t.tasks) for t in plan.trials) == [1] * 8 + [4] * 2
     assert {t.pretrain for t in plan.trials} == {"none", "imdb_wiki"}
     assert {t.backbone for t in plan.trials} == {"resnet18"}
@@ -60,8 +60,8 @@ def test_ablation_is_synthetic_singles_plus_all_with_and_without_pretraining():
 
 def test_spec_module_imports_neither_torch_nor_ray():
     code = (
-        "import sys, mtl_sweep.spec, mtl_sweep.load, mtl_sweep.expand, mtl_sweep.plan, "
-        "mtl_sweep.cli\n"
+        "import sys, mtl_core.trial, mtl_sweep.spec, mtl_sweep.expand, mtl_sweep.commands.plan,"
+        " mtl_sweep.commands.main, mtl_sweep.run.requests\n"
         "bad = [m for m in ('torch', 'ray', 'torchvision', 'mlflow') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.expand import expand
-from mtl_sweep.load import load_spec
-from mtl_sweep.payload import RunContext, trial_payload
-from mtl_sweep.tasks import PRIMARY_METRIC
-from mtl_sweep.tracking import Tracker
+from mtl_sweep.run.requests import RunContext, trial_request
+from mtl_sweep.spec.load import load_spec
+from mtl_sweep.store.tracker import Tracker
 from trainables.data import Batch
 from trainables.loop import NonFiniteLoss, StepContext, masked_losses, train_one_epoch
 from trainables.models import build_model
@@ -36,7 +37,7 @@ def test_a_trial_logs_the_contract(tmp_path, tasks):
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, f"grid.tasks={tasks}"])
     (trial,) = expand(spec).trials
     tracker, ctx = _context(tmp_path, spec)
-    result = run_trial(trial_payload(trial, ctx))
+    result = run_trial(trial_request(trial, ctx))
     (run,) = tracker.client.search_runs([ctx.experiment_id])
     assert run.info.status == "FINISHED"
     tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
@@ -62,10 +63,10 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, "grid.tasks=[age]"])
     (trial,) = expand(spec).trials
     tracker, ctx = _context(tmp_path, spec)
-    payload = trial_payload(trial, ctx)
-    payload["run"]["fail_epoch"] = 1
+    request = trial_request(trial, ctx)
+    request = replace(request, execution=replace(request.execution, fail_epoch=1))
     with pytest.raises(InjectedFailure):
-        run_trial(payload, work_dir=tmp_path / "work")
+        run_trial(request, work_dir=tmp_path / "work")
     (run,) = tracker.client.search_runs([ctx.experiment_id])
     assert run.info.status == "FAILED"
     assert (
@@ -74,7 +75,7 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
         .startswith("trainables.trainable.InjectedFailure: injected failure at epoch 1")
     )
 
-    run_trial(payload, resume_dir=tmp_path / "work" / "checkpoint")
+    run_trial(request, resume_dir=tmp_path / "work" / "checkpoint")
     (resumed,) = tracker.client.search_runs([ctx.experiment_id])
     assert resumed.info.run_id == run.info.run_id  # the same run, not a new one
     assert resumed.info.status == "FINISHED"
@@ -130,9 +131,9 @@ def test_a_rerun_supersedes_the_older_finished_run_of_its_key(tmp_path):
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, "grid.tasks=[age]", "train.epochs=1"])
     (trial,) = expand(spec).trials
     tracker, ctx = _context(tmp_path, spec)
-    payload = trial_payload(trial, ctx)
-    run_trial(payload)
-    run_trial(payload)  # what --rerun does
+    request = trial_request(trial, ctx)
+    run_trial(request)
+    run_trial(request)  # what --rerun does
     runs = tracker.client.search_runs([ctx.experiment_id], order_by=["attributes.start_time"])
     old, new = runs[0], runs[-1]
     assert [r.info.status for r in (old, new)] == ["KILLED", "FINISHED"]

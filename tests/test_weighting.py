@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_sweep.validate import WEIGHTINGS
-from trainables.weighting import STRATEGIES, build_weighting
+from mtl_core.registry import UnknownName
+from mtl_core.weightings import WEIGHTINGS
+from trainables.weighting import Weighting, build_weighting
 from trainables.weighting.dwa import dwa_weights
 
 TASKS = ("age", "gender", "smile")
@@ -31,10 +32,14 @@ def _step(strategy, net, opt):
     return losses, total
 
 
-def test_the_registry_matches_what_specs_may_name():
-    assert STRATEGIES.names() == sorted(WEIGHTINGS)
-    with pytest.raises(KeyError, match="known: dwa, fixed, gradnorm, uncertainty"):
-        STRATEGIES.get("pcgrad")
+@pytest.mark.parametrize("entry", list(WEIGHTINGS), ids=lambda e: e.name)
+def test_every_registered_weighting_is_a_strategy(entry):
+    assert issubclass(entry.load(), Weighting)
+
+
+def test_an_unknown_weighting_lists_the_known():
+    with pytest.raises(UnknownName, match="known: fixed, uncertainty, dwa, gradnorm"):
+        build_weighting("pcgrad", TASKS, {}, {})
 
 
 def test_fixed_is_the_weighted_sum_and_ignores_absent_tasks():
@@ -105,7 +110,7 @@ def test_gradnorm_weights_get_no_gradient_from_the_network_loss():
     assert all(p.grad is None for p in w.parameters())
 
 
-@pytest.mark.parametrize("name", sorted(WEIGHTINGS))
+@pytest.mark.parametrize("name", WEIGHTINGS.names())
 def test_every_strategy_trains_a_few_steps_with_finite_loss(name):
     torch.manual_seed(0)
     net = nn.Linear(4, 3)

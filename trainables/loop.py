@@ -7,11 +7,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor
 
+from mtl_core.settings import AugmentSpec
 from trainables.data import Batch, CachedSplit, augment, eval_batches
 from trainables.metrics import SplitMetrics
 from trainables.models.multitask import MultiTaskNet
@@ -29,7 +29,7 @@ class StepContext:
     device: torch.device
     amp: bool = False  # bf16 autocast; only on CUDA
     channels_last: bool = False  # only on CUDA
-    augment: Mapping[str, Any] | None = None  # train.augment; None = no augmentation
+    augment: AugmentSpec | None = None  # train.augment; None = no augmentation
     generator: torch.Generator | None = None  # seeds augmentation, on `device`
 
     def autocast(self):
@@ -64,9 +64,9 @@ def prepare_images(images: Tensor, ctx: StepContext, train: bool) -> Tensor:
         x = augment(
             x,
             ctx.generator,
-            hflip=ctx.augment["hflip"],
-            scale=tuple(ctx.augment["scale"]),
-            ratio=tuple(ctx.augment["ratio"]),
+            hflip=ctx.augment.hflip,
+            scale=ctx.augment.scale,
+            ratio=ctx.augment.ratio,
         )
     if ctx.channels_last and ctx.device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)

@@ -1,6 +1,6 @@
 """Metrics accumulated per image over a whole split (never a mean of batch means).
 
-Directions come from `mtl_sweep.tasks` (PRIMARY_METRIC / EXTRA_METRICS): age MAE and the
+Directions come from `mtl_core.tasks` (PRIMARY_METRIC / EXTRA_METRICS): age MAE and the
 epsilon-error are lower-is-better, accuracies higher-is-better.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from mtl_sweep.tasks import EXTRA_METRICS, PRIMARY_METRIC, Metric
+from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, Metric
 
 METRICS: dict[str, Metric] = {
     m.name: m for m in [*PRIMARY_METRIC.values(), *(x for ms in EXTRA_METRICS.values() for x in ms)]

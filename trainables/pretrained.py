@@ -9,7 +9,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.runs import finished_runs
 
 
 class PretrainedMissing(RuntimeError):
@@ -23,17 +24,16 @@ def fetch_pretrained(tracking_uri: str, job_key: str, cache_dir: Path) -> tuple[
     (local path, run id). Cached under cache_dir/pretrained/<run id>/, so a rerun job
     (new run, same key) is fetched afresh.
     """
-    from mtl_sweep.tracking import Tracker
+    from mlflow import MlflowClient
 
-    tracker = Tracker(tracking_uri)
-    run = tracker.finished_run(job_key, C.KIND_PRETRAIN)
-    if run is None:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = finished_runs(client, job_key, C.KIND_PRETRAIN)
+    if not runs:
         raise PretrainedMissing(
             f"pretraining job {job_key} has no FINISHED run in {tracking_uri}; "
             "run the sweep that defines it (mtl-sweep run) first"
         )
-    run_id = run.info.run_id
-    client = tracker.client
+    run_id = runs[0].info.run_id
     target = cache_dir / "pretrained" / run_id / Path(C.CHECKPOINT_ARTIFACT).name
     if target.exists():
         return target, run_id

@@ -1,9 +1,8 @@
-"""The trainable: one trial (or pretraining job) from plain values to an MLflow run.
+"""The trainable: one trial (or pretraining job) from a `TrialRequest` to an MLflow run.
 
-`run_trial(payload)` works without Ray (debugging, benchmarks); `tune_trainable` is the
-Ray Tune function, which resumes from Tune's last checkpoint on a retry. The payload is
-built by `mtl_sweep.payload`: kind, key, canonical config, run name, tags, and
-execution settings under "run".
+`run_trial(request)` works without Ray (debugging, benchmarks); `tune_trainable` is the
+Ray Tune function, which resumes from Tune's last checkpoint on a retry. Every setting
+comes from the request's typed `TrialConfig` and `Execution`: nothing here has a default.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtl_sweep import contract as C
-from mtl_sweep.errors import DataError
+from mtl_core import contract as C
+from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables import checkpoint as ckpt
-from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
+from trainables.models.multitask import MultiTaskNet
 from trainables.optim import build_optimizer, build_scheduler
 from trainables.pretrained import fetch_pretrained
+from trainables.trial_data import TrialData, load_data
 from trainables.trial_run import TrialRun, config_yaml
-from trainables.weighting import build_weighting
+from trainables.weighting import Weighting, build_weighting
 
 Reporter = Callable[[dict[str, Any], Path | None], None]
-# Execution settings: not part of the key, but logged as run.* params so a run says where
-# and how it ran.
-EXECUTION_PARAMS = ("device", "amp", "channels_last", "workers", "threads", "eval_batch_size")
-Parts = list[tuple[CachedSplit, tuple[str, ...]]]
 
 
 class InjectedFailure(RuntimeError):
@@ -62,57 +58,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass
-class TrialData:
-    """The splits one trial reads, grouped by source."""
-
-    train: MultiSourceBatches
-    val: Parts
-    test: Parts
-    init_age: float  # train-set mean age, years (the regression head's starting point)
-    age_scale: float  # train-set std of ages, years (the regression head's loss scale)
-    age_baseline: float  # val MAE of predicting init_age for every image
-
-
-def load_data(payload: Mapping[str, Any], image_size: int, cache_dir: Path) -> TrialData:
-    """Resolve the trial's sources (only its own tasks'), load splits, build the batches."""
-    cfg = payload["config"]
-    tasks = tuple(cfg["tasks"])
-    by_source: dict[Any, list[str]] = {}
-    for task in tasks:
-        source = cfg["source"] if payload["kind"] == C.KIND_PRETRAIN else cfg["data"][task]
-        role = "pretrain" if payload["kind"] == C.KIND_PRETRAIN else task
-        by_source.setdefault(resolve_source(source, role, cache_dir), []).append(task)
-    parts = {
-        split: [
-            (load_split(src, split, image_size, cache_dir), tuple(ts))
-            for src, ts in by_source.items()
-        ]
-        for split in ("train", "val", "test")
-    }
-    for split in ("val", "test"):
-        empty = [s.source for s, _ in parts[split] if len(s) == 0]
-        if empty:
-            raise DataError(f"no usable {split} images in {empty[0]}; run mtl-sweep data check")
-    train = cfg["train"]
-    batches = MultiSourceBatches(
-        parts["train"],
-        batch_size=train["batch_size"],
-        epoch_rule=cfg.get("epoch_rule", "longest"),
-        seed=cfg["seed"],
-        steps_per_epoch=train.get("steps_per_epoch"),
-    )
-    init_age, scale, baseline = 35.0, 20.0, math.nan
-    if "age" in tasks:
-        ages = np.concatenate([s.labels["age"] for s, ts in parts["train"] if "age" in ts])
-        init_age, scale = float(np.nanmean(ages)), float(np.nanstd(ages))
-        val_ages = np.concatenate([s.labels["age"] for s, ts in parts["val"] if "age" in ts])
-        baseline = float(np.nanmean(np.abs(val_ages - init_age)))
-    return TrialData(batches, parts["val"], parts["test"], init_age, scale, baseline)
-
-
 def run_trial(
-    payload: Mapping[str, Any],
+    request: TrialRequest,
     reporter: Reporter | None = None,
     resume_dir: Path | None = None,
     work_dir: Path | None = None,
@@ -125,113 +72,153 @@ def run_trial(
     ends FAILED with tag mtl_sweep.error, and the exception propagates.
     """
     started = time.perf_counter()
-    run = payload["run"]
+    ex = request.execution
     state = ckpt.load(resume_dir / ckpt.STATE_FILE) if resume_dir else None
     tracker = TrialRun(
-        run["tracking_uri"],
-        run["experiment_id"],
-        payload["name"],
-        payload["tags"],
+        ex.tracking_uri,
+        ex.experiment_id,
+        request.name,
+        request.tags,
         resume_run_id=state["mlflow_run_id"] if state else None,
     )
     try:
         with tracker.system_metrics():
-            result = _train(payload, tracker, reporter, state, resume_dir, work_dir, started)
+            session = _setup(request, tracker, state, resume_dir)
+            _fit(session, request, tracker, reporter, work_dir)
+            result = _test(session, request, tracker, reporter, started)
     except BaseException as exc:
         tracker.fail(exc)
         raise
-    tracker.finish(payload["key"], payload["kind"])
+    tracker.finish(request.key, request.config.kind)
     return result
 
 
-def _train(
-    payload: Mapping[str, Any],
+@dataclass
+class Session:
+    """Everything one attempt trains with, built by `_setup`."""
+
+    model: MultiTaskNet
+    weighting: Weighting
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    data: TrialData
+    ctx: StepContext
+    resumed: bool
+    start_epoch: int = 0
+    best_score: float = math.inf
+    best_epoch: int = -1
+    best_state: dict[str, torch.Tensor] | None = None
+
+
+def _setup(
+    request: TrialRequest,
     tracker: TrialRun,
-    reporter: Reporter | None,
     state: dict[str, Any] | None,
     resume_dir: Path | None,
-    work_dir: Path | None,
-    started: float,
-) -> dict[str, float]:
-    cfg, run = payload["config"], payload["run"]
-    train_cfg, tasks, seed = cfg["train"], tuple(cfg["tasks"]), int(cfg["seed"])
-    torch.set_num_threads(max(1, int(run.get("threads", 1))))
-    seed_everything(seed)
-    device = resolve_device(run.get("device", "auto"))
-    cache_dir = Path(run["cache_dir"])
-
-    execution = {f"run.{k}": run.get(k) for k in EXECUTION_PARAMS if k in run}
-    tracker.log_params({**C.flatten_params(cfg), **execution, "trial_key": payload["key"]})
+) -> Session:
+    """Log the params, load the data, build model, weighting, optimizer and schedule."""
+    cfg, ex = request.config, request.execution
+    torch.set_num_threads(ex.threads)
+    seed_everything(cfg.seed)
+    device = resolve_device(ex.device)
+    tracker.log_params(
+        {**C.flatten_params(cfg.identity()), **ex.params(), "trial_key": request.key}
+    )
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     tracker.set_tags({"mtl_sweep.device": where})
     if not tracker.resumed:
-        tracker.log_text(config_yaml(payload), C.CONFIG_ARTIFACT)
-    data = load_data(payload, train_cfg["image_size"], cache_dir)
+        tracker.log_text(config_yaml(request), C.CONFIG_ARTIFACT)
+    data = load_data(cfg, Path(ex.cache_dir))
     tracker.set_tags({"mtl_sweep.epoch_length": data.train.describe()})
-
-    model = build_model(
-        cfg["backbone"],
-        tasks,
-        age_head=train_cfg.get("age_head", "regression"),
-        age_loss=train_cfg.get("age_loss", "l1"),
-        imagenet_weights=train_cfg["imagenet_weights"],
-        image_size=train_cfg["image_size"],
-        init_age=data.init_age,
-        age_scale=data.age_scale,
-    )
-    if cfg.get("pretrain") and state is None:
-        path, run_id = fetch_pretrained(run["tracking_uri"], cfg["pretrain"]["key"], cache_dir)
-        loaded = ckpt.load_matching(model, ckpt.load(path))
-        tracker.set_tags({"mtl_sweep.pretrain_run": run_id, "mtl_sweep.init": ",".join(loaded)})
+    model = _model(request, tracker, data, state)
     model.to(device)
     cuda = device.type == "cuda"
-    if cuda and run.get("channels_last", True):
+    if cuda and ex.channels_last:
         model.to(memory_format=torch.channels_last)
-
-    options = train_cfg.get(cfg["weighting"], {})
-    weighting = build_weighting(cfg["weighting"], tasks, cfg["loss_weights"], options).to(device)
+    options = getattr(cfg.train, cfg.weighting, None)  # e.g. train.dwa for dwa
+    weighting = build_weighting(
+        cfg.weighting, cfg.tasks, cfg.loss_weights, options.model_dump() if options else {}
+    ).to(device)
     extra = weighting.optimizer_parameters()  # e.g. log-variances: trained, never decayed
     groups = [{"params": list(model.parameters())}]
     if extra:
         groups.append({"params": extra, "weight_decay": 0.0})
-    fused = device.type in ("cpu", "cuda")
-    optimizer = build_optimizer(groups, train_cfg["optimizer"], fused=fused)
-    epochs = int(train_cfg["epochs"])
-    scheduler = build_scheduler(optimizer, epochs, train_cfg["schedule"])
-
-    start_epoch, best_score, best_epoch, best_state = 0, math.inf, -1, None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        weighting.load_state_dict(state["weighting"])
-        start_epoch = int(state["epoch"]) + 1
-        best_score, best_epoch = float(state["best_score"]), int(state["best_epoch"])
-        best_state = ckpt.load(resume_dir / ckpt.BEST_FILE)
-
+    optimizer = build_optimizer(groups, cfg.train.optimizer, fused=device.type in ("cpu", "cuda"))
+    scheduler = build_scheduler(optimizer, cfg.train.epochs, cfg.train.schedule)
     ctx = StepContext(
         device=device,
-        amp=cuda and run.get("amp", True),
-        channels_last=cuda and run.get("channels_last", True),
-        augment=train_cfg.get("augment"),
+        amp=cuda and ex.amp,
+        channels_last=cuda and ex.channels_last,
+        augment=cfg.train.augment,
     )
-    fail_epoch = run.get("fail_epoch")
-    eval_batch = int(run.get("eval_batch_size", 256))
-    last: dict[str, float] = {}
-    for epoch in range(start_epoch, epochs):
+    session = Session(model, weighting, optimizer, scheduler, data, ctx, resumed=state is not None)
+    if state is not None:
+        _restore(session, state, resume_dir)
+    return session
+
+
+def _model(
+    request: TrialRequest, tracker: TrialRun, data: TrialData, state: dict[str, Any] | None
+) -> MultiTaskNet:
+    """The network; a fresh trial that names a pretraining job starts from its trunk."""
+    cfg = request.config
+    model = build_model(
+        cfg.backbone,
+        cfg.tasks,
+        age_head=cfg.train.age_head,
+        age_loss=cfg.train.age_loss,
+        imagenet_weights=cfg.train.imagenet_weights,
+        image_size=cfg.train.image_size,
+        init_age=data.init_age,
+        age_scale=data.age_scale,
+    )
+    if cfg.pretrain is not None and state is None:
+        ex = request.execution
+        path, run_id = fetch_pretrained(ex.tracking_uri, cfg.pretrain.key, Path(ex.cache_dir))
+        loaded = ckpt.load_matching(model, ckpt.load(path))
+        tracker.set_tags({"mtl_sweep.pretrain_run": run_id, "mtl_sweep.init": ",".join(loaded)})
+    return model
+
+
+def _restore(session: Session, state: dict[str, Any], resume_dir: Path | None) -> None:
+    """Continue an earlier attempt from its checkpoint."""
+    session.model.load_state_dict(state["model"])
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.scheduler.load_state_dict(state["scheduler"])
+    session.weighting.load_state_dict(state["weighting"])
+    session.start_epoch = int(state["epoch"]) + 1
+    session.best_score, session.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+    assert resume_dir is not None
+    session.best_state = ckpt.load(resume_dir / ckpt.BEST_FILE)
+
+
+def _fit(
+    s: Session,
+    request: TrialRequest,
+    tracker: TrialRun,
+    reporter: Reporter | None,
+    work_dir: Path | None,
+) -> None:
+    """Train epoch by epoch, validate, keep the best-on-val weights, checkpoint each epoch."""
+    cfg, ex = request.config, request.execution
+    for epoch in range(s.start_epoch, cfg.train.epochs):
         # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
-        if fail_epoch is not None and epoch == fail_epoch and state is None:
+        if ex.fail_epoch is not None and epoch == ex.fail_epoch and not s.resumed:
             raise InjectedFailure(f"injected failure at epoch {epoch} (debug.fail_tasks)")
-        ctx.generator = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        result = train_one_epoch(model, data.train.epoch(epoch), weighting, optimizer, ctx, epoch)
-        weighting.end_epoch(result.task_loss)
-        scheduler.step()
-        val = evaluate(model, data.val, eval_batch, ctx)
-        score = selection_score(val, tasks, data.age_baseline)
-        if score < best_score:
-            best_score, best_epoch, best_state = score, epoch, ckpt.cpu_state(model)
-        last = {
+        s.ctx.generator = torch.Generator(device=s.ctx.device).manual_seed(
+            cfg.seed * 100_003 + epoch
+        )
+        lr = s.optimizer.param_groups[0]["lr"]
+        result = train_one_epoch(
+            s.model, s.data.train.epoch(epoch), s.weighting, s.optimizer, s.ctx, epoch
+        )
+        s.weighting.end_epoch(result.task_loss)
+        s.scheduler.step()
+        val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx)
+        score = selection_score(val, cfg.tasks, s.data.age_baseline)
+        if score < s.best_score:
+            s.best_score, s.best_epoch, s.best_state = score, epoch, ckpt.cpu_state(s.model)
+        metrics = {
             f"{C.TRAIN}loss": result.loss,
             **{f"{C.TRAIN}{t}_loss": v for t, v in result.task_loss.items()},
             f"{C.TRAIN}lr": lr,
@@ -239,44 +226,41 @@ def _train(
             f"{C.TRAIN}data_wait_frac": result.data_seconds / max(result.seconds, 1e-9),
             **{f"{C.VAL}{k}": v for k, v in val.items()},
             f"{C.VAL}selection_score": score,
-            **{f"{C.WEIGHT}{t}": w for t, w in weighting.weights().items()},
+            **{f"{C.WEIGHT}{t}": w for t, w in s.weighting.weights().items()},
             "time/epoch_s": result.seconds,
         }
-        tracker.log_metrics(last, step=epoch)
+        tracker.log_metrics(metrics, step=epoch)
         _checkpoint(
-            reporter,
-            work_dir,
-            {**last, "epoch": epoch, "final": False},
-            {
-                "epoch": epoch,
-                "model": ckpt.cpu_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "weighting": weighting.state_dict(),
-                "best_score": best_score,
-                "best_epoch": best_epoch,
-                "mlflow_run_id": tracker.run_id,
-            },
-            best_state,
+            reporter, work_dir, {**metrics, "epoch": epoch, "final": False}, s, epoch, tracker
         )
 
-    if best_state is None:
+
+def _test(
+    s: Session,
+    request: TrialRequest,
+    tracker: TrialRun,
+    reporter: Reporter | None,
+    started: float,
+) -> dict[str, float]:
+    """Test the best-on-val weights, log the final metrics and the checkpoint artifact."""
+    cfg = request.config
+    if s.best_state is None:
         raise RuntimeError(
-            f"no epoch gave a finite val selection score for {','.join(tasks)}; "
+            f"no epoch gave a finite val selection score for {','.join(cfg.tasks)}; "
             "check the val split with mtl-sweep data check"
         )
-    model.load_state_dict(best_state)
-    test = evaluate(model, data.test, eval_batch, ctx)
+    s.model.load_state_dict(s.best_state)
+    test = evaluate(s.model, s.data.test, request.execution.eval_batch_size, s.ctx)
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
-    final["best_epoch"] = best_epoch
+    final["best_epoch"] = s.best_epoch
     final["time/trial_s"] = time.perf_counter() - started
-    tracker.log_metrics(final, step=best_epoch)
+    tracker.log_metrics(final, step=s.best_epoch)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(C.CHECKPOINT_ARTIFACT).name
-        ckpt.save(best_state, path)
+        ckpt.save(s.best_state, path)
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
     if reporter is not None:
-        reporter({**final, "epoch": epochs - 1, "final": True}, None)
+        reporter({**final, "epoch": cfg.train.epochs - 1, "final": True}, None)
     return final
 
 
@@ -284,21 +268,33 @@ def _checkpoint(
     reporter: Reporter | None,
     work_dir: Path | None,
     metrics: dict[str, Any],
-    state: dict[str, Any],
-    best_state: dict[str, torch.Tensor] | None,
+    s: Session,
+    epoch: int,
+    tracker: TrialRun,
 ) -> None:
     """Write state.pt and best.pt, and hand them to Tune (or keep them in work_dir)."""
+    if reporter is None and work_dir is None:
+        return
+    state = {
+        "epoch": epoch,
+        "model": ckpt.cpu_state(s.model),
+        "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(),
+        "weighting": s.weighting.state_dict(),
+        "best_score": s.best_score,
+        "best_epoch": s.best_epoch,
+        "mlflow_run_id": tracker.run_id,
+    }
     if reporter is None:
-        if work_dir is None:
-            return
+        assert work_dir is not None
         target = work_dir / "checkpoint"
         ckpt.save(state, target / ckpt.STATE_FILE)
-        ckpt.save(best_state, target / ckpt.BEST_FILE)
+        ckpt.save(s.best_state, target / ckpt.BEST_FILE)
         return
     tmp = Path(tempfile.mkdtemp(prefix="mtl-ckpt-"))
     try:
         ckpt.save(state, tmp / ckpt.STATE_FILE)
-        ckpt.save(best_state, tmp / ckpt.BEST_FILE)
+        ckpt.save(s.best_state, tmp / ckpt.BEST_FILE)
         reporter(metrics, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -312,13 +308,14 @@ def tune_reporter(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     tune.report(metrics, checkpoint=checkpoint)
 
 
-def tune_trainable(payload: dict[str, Any]) -> None:
+def tune_trainable(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable; a retried trial resumes from its last checkpoint."""
     from ray import tune
 
+    request: TrialRequest = config[TUNE_CONFIG_KEY]
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_trial(payload["payload"], reporter=tune_reporter)
+        run_trial(request, reporter=tune_reporter)
         return
     with checkpoint.as_directory() as resume:
-        run_trial(payload["payload"], reporter=tune_reporter, resume_dir=Path(resume))
+        run_trial(request, reporter=tune_reporter, resume_dir=Path(resume))

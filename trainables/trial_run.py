@@ -11,9 +11,10 @@ import traceback
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.runs import finished_runs
+from mtl_core.trial import TrialRequest
 
 BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call
 ERROR_CHARS = 4000  # the error tag keeps the traceback's tail, ending with "Type: message"
@@ -37,11 +38,10 @@ class TrialRun:
         tags: Mapping[str, str],
         resume_run_id: str | None = None,
     ) -> None:
-        from mtl_sweep.tracking import Tracker
+        from mlflow import MlflowClient
 
         self.uri = tracking_uri
-        self.tracker = Tracker(tracking_uri)
-        self.client = self.tracker.client
+        self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_id = experiment_id
         if resume_run_id:
             self.run_id, self.resumed = resume_run_id, True
@@ -108,7 +108,7 @@ class TrialRun:
         """End FINISHED; an older FINISHED run of the same key (from --rerun) is superseded."""
         # A pretraining job counts in every experiment (sweeps share it), a trial in its own.
         scope = None if kind == C.KIND_PRETRAIN else [self.experiment_id]
-        for old in self.tracker.finished_runs(key, kind, scope):
+        for old in finished_runs(self.client, key, kind, scope):
             if old.info.run_id != self.run_id:
                 self.client.set_tag(old.info.run_id, C.SUPERSEDED_BY, self.run_id)
                 self.client.set_terminated(old.info.run_id, "KILLED")
@@ -123,11 +123,12 @@ class TrialRun:
             pass
 
 
-def config_yaml(payload: Mapping[str, Any]) -> str:
-    """The resolved trial config as YAML, for the `trial.yaml` artifact."""
+def config_yaml(request: TrialRequest) -> str:
+    """The resolved trial config (its identity) as YAML, for the `trial.yaml` artifact."""
     import yaml
 
-    doc = {"kind": payload["kind"], "key": payload["key"], **payload["config"]}
-    if payload.get("label"):
-        doc["label"] = payload["label"]
+    config = request.config
+    doc = {"kind": config.kind, "key": request.key, **config.identity()}
+    if config.label:
+        doc["label"] = config.label
     return yaml.safe_dump(doc, sort_keys=False)

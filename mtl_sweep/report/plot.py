@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtl_sweep.errors import UserError
+from mtl_core.errors import UserError
+from mtl_core.tasks import PRIMARY_METRIC, TASKS
 from mtl_sweep.report.tables import MULTI, Report
-from mtl_sweep.tasks import PRIMARY_METRIC, TASKS
 
 
 def plot_gains(report: Report, path: str | Path) -> Path:

@@ -1,6 +1,6 @@
 """Reading one sweep's trial and pretraining runs out of MLflow into a pandas frame.
 
-Only the run contract (`mtl_sweep.contract`) is read: runs without its tags (another
+Only the run contract (`mtl_core.contract`) is read: runs without its tags (another
 tool's runs in the same experiment) are never fetched or are dropped here.
 """
 
@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mtl_sweep import contract as C
-from mtl_sweep.errors import UserError
-from mtl_sweep.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, parse_tasks_tag
-from mtl_sweep.tracking_uri import store_exists
+from mtl_core import contract as C
+from mtl_core.errors import UserError
+from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, parse_tasks_tag
+from mtl_sweep.store.uri import store_exists
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-    from mtl_sweep.tracking import Tracker
+    from mtl_sweep.store.tracker import Tracker
 
 # Final metrics the report reads, in column order: each task's headline metric, then extras.
 METRIC_KEYS: tuple[str, ...] = tuple(
@@ -73,7 +73,7 @@ def load_sweep(uri: str, experiment: str | None = None, sweep: str | None = None
             f"no MLflow store at {uri}; run `mtl-sweep run SPEC` first, or pass "
             "--tracking-uri (or set MLFLOW_TRACKING_URI)"
         )
-    from mtl_sweep.tracking import Tracker
+    from mtl_sweep.store.tracker import Tracker
 
     tracker = Tracker(uri)
     exp_id, exp_name, sweep_name = _find_sweep(tracker, experiment, sweep)

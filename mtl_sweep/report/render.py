@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mtl_sweep.errors import UserError
+from mtl_core.errors import UserError
+from mtl_core.tasks import Metric
 from mtl_sweep.report import FORMATS
 from mtl_sweep.report.tables import MULTI, REFERENCE, Column, Report, Row, Stat, Table
-from mtl_sweep.tasks import Metric
 
 MISSING = "—"  # a cell the row trained but has no finished run for
 MAX_NOTES = 12  # rows listed in a table's failure footnote before "and N more"

@@ -23,17 +23,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from mtl_sweep import contract as C
-from mtl_sweep.errors import UserError
-from mtl_sweep.models import display_name
+from mtl_core import contract as C
+from mtl_core.backbones import display_name
+from mtl_core.errors import UserError
+from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, Metric
+from mtl_core.weightings import WEIGHTINGS as WEIGHTING_REGISTRY
 from mtl_sweep.report import GROUP_KEYS
 from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
-from mtl_sweep.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, Metric
-from mtl_sweep.validate import WEIGHTINGS as VALID_WEIGHTINGS
 
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"  # a trial's outcome
 MULTI, SINGLE, REFERENCE, PRETRAINING = "multi-task", "single-task", "reference", "pretraining"
-WEIGHTINGS = VALID_WEIGHTINGS  # row order
+WEIGHTINGS = tuple(WEIGHTING_REGISTRY.names())  # row order
 METRICS: dict[str, tuple[str, Metric]] = {  # MLflow key -> (task, metric)
     C.TEST + m.name: (t, m) for t in TASKS for m in (PRIMARY_METRIC[t], *EXTRA_METRICS.get(t, ()))
 }
@@ -340,7 +340,7 @@ def _row_name(run: pd.Series) -> str:
 def _datasets(
     per_run: Iterable[dict[str, str]], tasks: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
-    from mtl_sweep.spec import DATASET_NAMES
+    from mtl_core.sources import DATASET_NAMES
 
     out: dict[str, tuple[str, ...]] = {}
     for task in tasks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from mtl_sweep.cachedir import default_cache_dir
+from mtl_core.cachedir import default_cache_dir
 
 if TYPE_CHECKING:
     from trainables.data.augmentation import augment

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtl_sweep.errors import DataError
-from mtl_sweep.tasks import TASKS
+from mtl_core.errors import DataError
+from mtl_core.tasks import TASKS
 from trainables.data.cache import CachedSplit
 
 EPOCH_RULES = ("longest", "sum")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mtl_sweep.tasks import TASKS
+from mtl_core.tasks import TASKS
 from trainables.data.atomic import build_once
 from trainables.data.decode import BOX_MARGIN, decode_file, decode_pixels
 from trainables.data.loaders import get_loader

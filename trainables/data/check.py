@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from mtl_sweep.spec import SOURCE_TASKS
-from mtl_sweep.tasks import EMOTIONS
+from mtl_core.sources import SOURCE_TASKS
+from mtl_core.tasks import EMOTIONS
 from trainables.data.cache import CachedSplit, load_split
 from trainables.data.manifest import SPLITS
 from trainables.data.source import ResolvedSource

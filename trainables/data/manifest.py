@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mtl_sweep.tasks import TASKS
+from mtl_core.tasks import TASKS
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from mtl_sweep.errors import UserError
-from mtl_sweep.spec import (
+from mtl_core.errors import UserError
+from mtl_core.sources import (
     SOURCE_TASKS,
     SYNTHETIC_FORMAT,
     CelebASource,
@@ -54,8 +55,10 @@ class ResolvedSource:
         return f"{self.kind} at {self.root}"
 
 
-def parse_source(source: dict[str, Any]) -> Any:
-    """Validate a source mapping against the spec's schema (fills in the defaults)."""
+def parse_source(source: Source | Mapping[str, Any]) -> Source:
+    """A typed source as it is; a mapping (command line, tests) validated by the schema."""
+    if not isinstance(source, Mapping):
+        return source
     try:
         return _SOURCE.validate_python(source)
     except ValidationError as exc:
@@ -65,11 +68,12 @@ def parse_source(source: dict[str, Any]) -> Any:
 
 
 def resolve_source(
-    source: dict[str, Any], role: str, cache_dir: Path, progress: bool = True
+    source: Source | Mapping[str, Any], role: str, cache_dir: Path, progress: bool = True
 ) -> ResolvedSource:
     """Turn a source's settings into the folder and format to read for `role`.
 
-    source: a source's model_dump, e.g. {"kind": "celeba", "root": "/data/celeba"}.
+    source: a typed source (from a TrialConfig), or its settings as a mapping, e.g.
+    {"kind": "celeba", "root": "/data/celeba"}.
     role: "age", "gender", "emotion", "smile" or "pretrain".
     A synthetic source is generated on first use under cache_dir/synthetic/<key>/ and
     resolves to its twin in the role's real format (spec.SYNTHETIC_FORMAT). A real source

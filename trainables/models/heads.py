@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtl_sweep.tasks import AGE_RANGE, NUM_CLASSES
+from mtl_core.tasks import AGE_RANGE, NUM_CLASSES
 
 AGE_BINS = AGE_RANGE[1] - AGE_RANGE[0] + 1  # DEX: one class per year, 0..100
 

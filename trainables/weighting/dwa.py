@@ -13,11 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from trainables.weighting import STRATEGIES
 from trainables.weighting.base import Weighting
 
 
-@STRATEGIES.register("dwa")
 class DWA(Weighting):
     """Weights from the relative descent rate of each task's loss."""
 

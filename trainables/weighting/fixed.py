@@ -6,11 +6,9 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from trainables.weighting import STRATEGIES
 from trainables.weighting.base import Weighting
 
 
-@STRATEGIES.register("fixed")
 class Fixed(Weighting):
     """The spec's weights, unchanged through training."""
 

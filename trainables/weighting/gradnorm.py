@@ -14,11 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from trainables.weighting import STRATEGIES
 from trainables.weighting.base import Weighting
 
 
-@STRATEGIES.register("gradnorm")
 class GradNorm(Weighting):
     """Learned task weights with their own optimizer."""
 

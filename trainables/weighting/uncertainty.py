@@ -11,11 +11,9 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from trainables.weighting import STRATEGIES
 from trainables.weighting.base import Weighting
 
 
-@STRATEGIES.register("uncertainty")
 class Uncertainty(Weighting):
     """Learned log-variances, one per task, starting at 0 (weight 1)."""
 

@@ -7,8 +7,6 @@ A loader says which paths must exist (`required`), which label files identify th
 
 from __future__ import annotations
 
-# Importing each format's module registers its loader.
-from trainables.data.loaders import celeba, chalearn, csv_labels, fer2013, genki, imdb_wiki  # noqa: F401
-from trainables.data.loaders.base import LOADERS, Loader, get_loader, list_loaders
+from trainables.data.loaders.base import Loader, get_loader, list_loaders
 
-__all__ = ["LOADERS", "Loader", "get_loader", "list_loaders"]
+__all__ = ["Loader", "get_loader", "list_loaders"]

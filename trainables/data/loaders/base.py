@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mtl_sweep.errors import DataError
+from mtl_core.errors import DataError
+from mtl_core.sources import SOURCES
 from trainables.data.manifest import Manifest
-from trainables.registry import Registry
 
 
 class Loader:
     """Reads one dataset format. Subclasses set `kind` and implement the three methods.
 
-    `opts` are the source's settings other than kind and root (see mtl_sweep.spec).
+    `opts` are the source's settings other than kind and root (see mtl_sweep.spec.schema).
     """
 
     kind: str = ""
@@ -40,20 +41,14 @@ class Loader:
                 raise DataError(f"{self.kind} source is missing {path}")
 
 
-LOADERS: Registry[Loader] = Registry("data source kind")
-
-
-def register(cls: type[Loader]) -> type[Loader]:
-    """Class decorator: register an instance of a Loader subclass under its `kind`."""
-    LOADERS.register(cls.kind)(cls())
-    return cls
-
-
+@cache
 def get_loader(kind: str) -> Loader:
-    """The loader for `kind`; KeyError listing the known kinds otherwise."""
-    return LOADERS.get(kind)
+    """The loader for `kind` (from `mtl_core.sources.SOURCES`); UnknownName otherwise."""
+    if kind == "synthetic":
+        raise ValueError("synthetic data is read through the loaders of the formats it writes")
+    return SOURCES.load(kind)()
 
 
 def list_loaders() -> list[str]:
-    """Every registered kind, sorted."""
-    return LOADERS.names()
+    """Every kind that has a loader (all but synthetic)."""
+    return [name for name in SOURCES.names() if name != "synthetic"]

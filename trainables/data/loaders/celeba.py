@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mtl_sweep.errors import DataError
+from mtl_core.errors import DataError
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder
 
 ATTRIBUTES = {"gender": "Male", "smile": "Smiling"}  # task -> CelebA attribute name
@@ -19,7 +19,6 @@ PARTITION = {"0": "train", "1": "val", "2": "test"}
 PM1 = {"1": 1.0, "-1": 0.0}  # CelebA's +-1 -> 1 / 0
 
 
-@register
 class CelebALoader(Loader):
     """Gender (Male: 1 male, 0 female) and smile (Smiling), with the official partition."""
 

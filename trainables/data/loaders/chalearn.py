@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.loaders.tabular import parse_float, read_rows
 from trainables.data.manifest import Manifest, ManifestBuilder
 
 FOLDERS = {"train": "train", "val": "valid", "test": "test"}
 
 
-@register
 class ChalearnLoader(Loader):
     """Age = the mean of the votes (years); `stdv` is kept for the epsilon-error."""
 

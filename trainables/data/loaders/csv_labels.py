@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.loaders.tabular import read_rows
 from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder
 
@@ -32,7 +32,6 @@ def parse_binary(text: str) -> float | None:
     return v if v in (0.0, 1.0) else None
 
 
-@register
 class CsvLoader(Loader):
     """Gender and smile from one CSV, with the split given per row."""
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from mtl_sweep.tasks import EMOTIONS
+from mtl_core.tasks import EMOTIONS
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.loaders.tabular import read_rows
 from trainables.data.manifest import Manifest, ManifestBuilder
 
@@ -32,7 +32,6 @@ def parse_pixels(text: str) -> np.ndarray | None:
     return arr.astype(np.uint8).reshape(SIDE, SIDE)
 
 
-@register
 class Fer2013Loader(Loader):
     """Emotion 0..6 in FER order; Training / PublicTest / PrivateTest -> train / val / test."""
 

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder, seeded_split
 
 
-@register
 class GenkiLoader(Loader):
     """Smile (1 / 0) only; the face fills the image, so no box."""
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from mtl_sweep.errors import DataError
-from mtl_sweep.tasks import AGE_RANGE
+from mtl_core.errors import DataError
+from mtl_core.tasks import AGE_RANGE
 from trainables.data import drops
-from trainables.data.loaders.base import Loader, register
+from trainables.data.loaders.base import Loader
 from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder, seeded_split
 
 
@@ -50,7 +50,6 @@ def _field(meta: np.void, name: str, path: Path) -> np.ndarray:
         raise DataError(f"{path}: no field {name!r} in the metadata struct") from None
 
 
-@register
 class ImdbWikiLoader(Loader):
     """Age (from dob and photo year) and gender (1 male, 0 female), with face boxes."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mtl_sweep.tasks import EMOTIONS
+from mtl_core.tasks import EMOTIONS
 
 HAPPY = EMOTIONS.index("happy")
 SURPRISE = EMOTIONS.index("surprise")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mtl_sweep.tasks import EMOTIONS
+from mtl_core.tasks import EMOTIONS
 from trainables.data.synthetic.attributes import FaceLabels, FaceLook
 
 SUPERSAMPLE = 2

@@ -31,7 +31,7 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from mtl_sweep.spec import SyntheticSource
+from mtl_core.sources import SyntheticSource
 from trainables.data import drops
 from trainables.data.atomic import build_once
 from trainables.data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mtl_sweep.models import display_name
-from mtl_sweep.tasks import tasks_tag
+from mtl_core.backbones import display_name
+from mtl_core.tasks import tasks_tag
 
 # Tags.
 KIND = "mtl_sweep.kind"  # sweep | trial | pretrain

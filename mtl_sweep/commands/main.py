@@ -10,8 +10,8 @@ import sys
 
 import click
 
+from mtl_core.errors import UserError
 from mtl_sweep import __version__
-from mtl_sweep.errors import UserError
 
 SET_HELP = "Override a spec key, validated like the file (repeatable), e.g. train.epochs=3."
 
@@ -50,15 +50,15 @@ def plan(
     spec: str, overrides: tuple[str, ...], fmt: str, tracking_uri: str | None, offline: bool
 ) -> None:
     """Print the pretraining jobs and trials SPEC expands into, and the counts."""
+    from mtl_sweep.commands.plan import render_plan
     from mtl_sweep.expand import expand
-    from mtl_sweep.load import load_spec
-    from mtl_sweep.plan import render_plan
+    from mtl_sweep.spec.load import load_spec
 
     loaded = load_spec(spec, overrides)
     expanded = expand(loaded, spec)
     done: set[str] = set()
     if not offline:
-        from mtl_sweep.tracking_uri import resolve_tracking_uri
+        from mtl_sweep.store.uri import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri, loaded.tracking.uri)
         done = _finished_keys(uri, loaded.experiment)
@@ -101,7 +101,7 @@ def run(
     verbose: bool,
 ) -> int:
     """Run SPEC's trials on Ray Tune, logging to MLflow; finished trials are skipped."""
-    from mtl_sweep.runner import RunOptions, run_sweep
+    from mtl_sweep.run.runner import RunOptions, run_sweep
 
     return run_sweep(
         RunOptions(
@@ -120,19 +120,19 @@ def run(
 
 def _finished_keys(uri: str, experiment: str) -> set[str]:
     """Keys with a FINISHED run, without creating a store that does not exist yet."""
-    from mtl_sweep.tracking_uri import store_exists
+    from mtl_sweep.store.uri import store_exists
 
     if not store_exists(uri):
         return set()
-    from mtl_sweep.tracking import Tracker
+    from mtl_sweep.store.tracker import Tracker
 
     return Tracker(uri).finished_keys(experiment)
 
 
 def _register() -> None:
     # Commands that live in their own modules; importing them loads nothing heavy.
-    from mtl_sweep.datacmd import data
-    from mtl_sweep.report.command import report
+    from mtl_sweep.commands.data import data
+    from mtl_sweep.commands.report import report
 
     cli.add_command(report)
     cli.add_command(data)

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from mtl_sweep.cachedir import default_cache_dir
-from mtl_sweep.errors import UserError
-from mtl_sweep.spec import SOURCE_TASKS, SyntheticSource
-from mtl_sweep.tasks import TASKS
+from mtl_core.cachedir import default_cache_dir
+from mtl_core.errors import UserError
+from mtl_core.sources import SOURCE_TASKS, SyntheticSource
+from mtl_core.tasks import TASKS
 
 _SYNTH = SyntheticSource()  # its defaults are the options' defaults
 
@@ -138,7 +138,7 @@ def check(
     wanted: list[tuple[dict[str, Any], str, str]] = []  # (source, role, used by)
     size, cache_value = 64, None
     if spec is not None:
-        from mtl_sweep.load import load_spec
+        from mtl_sweep.spec.load import load_spec
 
         loaded = load_spec(spec, overrides)
         size, cache_value = loaded.train.image_size, loaded.data.cache_dir

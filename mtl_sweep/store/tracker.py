@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mtl_sweep import contract as C
+from mtl_core import contract as C
+from mtl_core.runs import finished_runs, iter_runs
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
-
-PAGE = 1000  # search_runs page size
 
 
 class Tracker:
@@ -59,15 +58,7 @@ class Tracker:
     # --- runs ------------------------------------------------------------------------------
     def runs(self, experiment_ids: list[str], filter_string: str = "") -> Iterator[Run]:
         """Every run matching the filter, following search_runs' page tokens."""
-        token = None
-        while True:
-            page = self.client.search_runs(
-                experiment_ids, filter_string, max_results=PAGE, page_token=token
-            )
-            yield from page
-            token = page.token
-            if not token:
-                return
+        return iter_runs(self.client, experiment_ids, filter_string)
 
     def finished_job_keys(self, keys: list[str]) -> set[str]:
         """Which pretraining-job keys have a FINISHED run in any experiment."""
@@ -89,12 +80,7 @@ class Tracker:
     ) -> list[Run]:
         """FINISHED runs of `kind` with this key, newest first; every experiment by default
         (pretraining jobs are shared across sweeps)."""
-        filt = (
-            f"attributes.status = 'FINISHED' and tags.`{C.KEY}` = '{key}' "
-            f"and tags.`{C.KIND}` = '{kind}'"
-        )
-        scope = self.all_experiment_ids() if experiment_ids is None else experiment_ids
-        return sorted(self.runs(scope, filt), key=lambda r: -r.info.start_time)
+        return finished_runs(self.client, key, kind, experiment_ids)
 
     def finished_run(
         self, key: str, kind: str, experiment_ids: list[str] | None = None

@@ -13,10 +13,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mtl_sweep.errors import SpecError, format_loc
-from mtl_sweep.spec import SOURCE_TASKS, Spec
-from mtl_sweep.tasks import TASKS
-from mtl_sweep.validate import check_spec
+from mtl_core.errors import SpecError, format_loc
+from mtl_core.sources import SOURCE_TASKS
+from mtl_core.tasks import TASKS
+from mtl_sweep.spec.schema import Spec
+from mtl_sweep.spec.validate import check_spec
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

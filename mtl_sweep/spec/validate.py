@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mtl_sweep.errors import SpecError, format_loc
-from mtl_sweep.models import check_backbone
-from mtl_sweep.spec import EXECUTION_ONLY_TRAIN_KEYS, SOURCE_TASKS, Spec, TrainSpec
-from mtl_sweep.tasks import TASKS
-from mtl_sweep.tasksets import expand_task_item
+from mtl_core.backbones import check_backbone
+from mtl_core.errors import SpecError, format_loc
+from mtl_core.sources import SOURCE_TASKS
+from mtl_core.tasks import TASKS, expand_task_item
+from mtl_core.weightings import WEIGHTINGS
+from mtl_sweep.spec.schema import EXECUTION_ONLY_TRAIN_KEYS, Spec, TrainSpec
 
-# The loss-weighting strategies the trainables register (a test keeps the two in step).
-WEIGHTINGS: tuple[str, ...] = ("fixed", "uncertainty", "dwa", "gradnorm")
 STAGE_SOURCE_KINDS: tuple[str, ...] = ("imdb_wiki", "synthetic")
 
 
@@ -154,5 +153,5 @@ def _axis_problem(axis: str, value: Any, spec: Spec) -> str | None:
         stages = ", ".join(spec.stages) or "none defined"
         return f"{value!r} names no stage; use 'none' or a key of stages ({stages})"
     if axis == "weighting" and value not in WEIGHTINGS:
-        return f"unknown weighting {value!r}; known: {', '.join(WEIGHTINGS)}"
+        return f"unknown weighting {value!r}; known: {', '.join(WEIGHTINGS.names())}"
     return None

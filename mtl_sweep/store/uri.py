@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mtl_sweep.errors import UserError
+from mtl_core.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

@@ -9,8 +9,9 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from mtl_sweep import contract as C
-from mtl_sweep.tasks import PRIMARY_METRIC
+from mtl_core import contract as C
+from mtl_core.tasks import PRIMARY_METRIC
+from mtl_sweep.run.requests import CONFIG_KEY
 
 REFRESH_S = 5.0  # on a non-terminal, print at most one line this often (plus on events)
 
@@ -95,8 +96,8 @@ class ProgressView(Callback):
         self.render(force=True)
 
     def _note_best(self, trial: Any, result: dict) -> None:
-        payload = (trial.config or {}).get("payload", {})
-        if payload.get("kind") != C.KIND_TRIAL:
+        request = (trial.config or {}).get(CONFIG_KEY)
+        if request is None or request.config.is_pretrain:
             return
         for metric in PRIMARY_METRIC.values():
             value = result.get(f"{C.TEST}{metric.name}")
@@ -107,7 +108,7 @@ class ProgressView(Callback):
                 value > best[0] if metric.higher_is_better else value < best[0]
             )
             if better:
-                self.best[metric.name] = (float(value), payload.get("name", trial.trial_id))
+                self.best[metric.name] = (float(value), request.name)
 
     def line(self) -> str:
         """The status line."""

@@ -1,7 +1,7 @@
 """The sweep spec: a typed schema whose defaults explain themselves. Unknown keys fail.
 
 Structure is checked here by pydantic; meaning (task names, backbones, stage
-references, weights) is checked by `mtl_sweep.validate`, which can name the exact
+references, weights) is checked by `mtl_sweep.spec.validate`, which can name the exact
 key path. Imports neither torch nor ray.
 """
 
@@ -10,9 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
@@ -20,7 +18,8 @@ from pydantic import (
     PositiveInt,
 )
 
-from mtl_sweep.tasks import TASKS
+from mtl_core.settings import Strict, TrainSettings
+from mtl_core.sources import Source, SyntheticSource
 
 
 def _as_list(value: Any) -> Any:
@@ -44,132 +43,11 @@ def _as_task_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- Data sources ---------------------------------------------------------------------------
-
-
-class SyntheticSource(_Strict):
-    """Procedurally rendered faces, written on first use in the real datasets' formats."""
-
-    kind: Literal["synthetic"] = "synthetic"
-    train: PositiveInt = 512  # images in each dataset's train split
-    val: PositiveInt = 128  # images in each val split (model selection)
-    test: PositiveInt = 128  # images in each test split (reported numbers)
-    pretrain: PositiveInt = 1024  # images in the IMDB-WIKI-format set, before cleaning
-    seed: int = 0  # same seed and sizes, same bytes on disk
-    nuisance: NonNegativeFloat = 1.0  # scale of pose, lighting, noise and clutter; 0 = clean
-
-
-class ChalearnSource(_Strict):
-    """ChaLearn LAP 2016 apparent age: {train,valid,test}_gt.csv plus image folders."""
-
-    kind: Literal["chalearn"]
-    root: str  # folder holding train_gt.csv, valid_gt.csv, test_gt.csv, train/, valid/, test/
-
-
-class ImdbWikiSource(_Strict):
-    """IMDB-WIKI: imdb.mat or wiki.mat plus the face crops. No official split."""
-
-    kind: Literal["imdb_wiki"]
-    root: str  # folder holding imdb_crop/ or wiki_crop/
-    db: Literal["imdb", "wiki"] = "imdb"  # which half of IMDB-WIKI
-    val_fraction: float = Field(0.05, gt=0.0, lt=1.0)  # held out for model selection
-    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # held out for the reported numbers
-    split_seed: int = 0  # the held-out split is deterministic from this seed
-    min_face_score: float = 1.0  # usual cleaning threshold on face_score
-    max_images: PositiveInt | None = None  # cap after cleaning (quick studies); None = all
-
-
-class Fer2013Source(_Strict):
-    """FER2013: fer2013.csv with emotion,pixels,Usage."""
-
-    kind: Literal["fer2013"]
-    root: str  # folder holding fer2013.csv
-
-
-class CelebASource(_Strict):
-    """CelebA: list_attr_celeba.txt, list_eval_partition.txt and the aligned images."""
-
-    kind: Literal["celeba"]
-    root: str  # folder holding the two list files
-    images: str = "img_align_celeba"  # image folder, relative to root
-
-
-class CsvSource(_Strict):
-    """Any gender/smile data as a plain CSV: image,gender,smile,split."""
-
-    kind: Literal["csv"]
-    root: str  # folder holding the CSV; image paths in it are relative to this folder
-    file: str = "labels.csv"  # the CSV's name inside root
-
-
-class GenkiSource(_Strict):
-    """GENKI-4K: labels.txt plus files/fileNNNN.jpg. No official split."""
-
-    kind: Literal["genki"]
-    root: str  # folder holding labels.txt and files/
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    split_seed: int = 0  # the split is deterministic from this seed
-
-
-def _default_kind(value: Any) -> Any:
-    """A source mapping without `kind` is synthetic (the default source)."""
-    if isinstance(value, dict) and "kind" not in value:
-        return {**value, "kind": "synthetic"}
-    return value
-
-
-Source = Annotated[
-    SyntheticSource
-    | ChalearnSource
-    | ImdbWikiSource
-    | Fer2013Source
-    | CelebASource
-    | CsvSource
-    | GenkiSource,
-    Field(discriminator="kind"),
-    BeforeValidator(_default_kind),
-]
-
-# Which tasks each source kind carries labels for.
-SOURCE_TASKS: dict[str, tuple[str, ...]] = {
-    "synthetic": TASKS,
-    "chalearn": ("age",),
-    "imdb_wiki": ("age", "gender"),
-    "fer2013": ("emotion",),
-    "celeba": ("gender", "smile"),
-    "csv": ("gender", "smile"),
-    "genki": ("smile",),
-}
-# The real format a synthetic source writes for each task (and "pretrain" for stages).
-SYNTHETIC_FORMAT: dict[str, str] = {
-    "age": "chalearn",
-    "gender": "celeba",
-    "emotion": "fer2013",
-    "smile": "celeba",
-    "pretrain": "imdb_wiki",
-}
-# Dataset names shown in report headings.
-DATASET_NAMES: dict[str, str] = {
-    "synthetic": "synthetic",
-    "chalearn": "ChaLearn 2016",
-    "imdb_wiki": "IMDB-WIKI",
-    "fer2013": "FER2013",
-    "celeba": "CelebA",
-    "csv": "CSV",
-    "genki": "GENKI-4K",
-}
-
-
 def _synthetic() -> SyntheticSource:
     return SyntheticSource()
 
 
-class DataSpec(_Strict):
+class DataSpec(Strict):
     """Where each task's labels come from, and how epochs over several sources are sized."""
 
     age: Source = Field(default_factory=_synthetic)  # default real source: chalearn
@@ -184,65 +62,11 @@ class DataSpec(_Strict):
     epoch_rule: Literal["longest", "sum"] = "longest"
 
 
-# --- Training -------------------------------------------------------------------------------
+class TrainSpec(TrainSettings):
+    """How one trial trains (`TrainSettings`), plus execution settings that never enter a
+    trial's key. Include rules and stages may override the former."""
 
-
-class OptimizerSpec(_Strict):
-    """The optimizer, built by torch.optim."""
-
-    name: Literal["sgd", "adam", "adamw"] = "adamw"
-    lr: PositiveFloat = 1e-3  # peak learning rate
-    weight_decay: NonNegativeFloat = 1e-4
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)  # sgd only
-
-
-class ScheduleSpec(_Strict):
-    """Per-epoch learning-rate schedule."""
-
-    name: Literal["constant", "cosine", "step"] = "cosine"
-    warmup_epochs: NonNegativeInt = 0  # linear warmup before the schedule starts
-    step_size: PositiveInt = 10  # step only: epochs between decays
-    gamma: float = Field(0.1, gt=0.0, le=1.0)  # step only: decay factor
-
-
-class AugmentSpec(_Strict):
-    """Augmentation on tensors (so it runs on the GPU when there is one)."""
-
-    hflip: bool = True  # random horizontal flip
-    scale: tuple[float, float] = (0.8, 1.0)  # random crop area, as a fraction of the image
-    ratio: tuple[float, float] = (0.9, 1.1)  # random crop aspect ratio
-
-
-class DWASpec(_Strict):
-    """Dynamic weight average (Liu et al. 2019)."""
-
-    temperature: PositiveFloat = 2.0  # softens the weights; larger = closer to uniform
-
-
-class GradNormSpec(_Strict):
-    """GradNorm (Chen et al. 2018)."""
-
-    alpha: NonNegativeFloat = 1.5  # restoring force towards equal training rates
-    lr: PositiveFloat = 0.025  # learning rate of the task weights
-
-
-class TrainSpec(_Strict):
-    """How one trial trains. Include rules and stages may override any of it."""
-
-    epochs: PositiveInt = 10  # passes over the data (see data.epoch_rule)
-    batch_size: PositiveInt = 64  # images per step, split evenly across the trial's sources
     eval_batch_size: PositiveInt = 256  # images per evaluation batch
-    image_size: int = Field(64, ge=16, le=512)  # square input side, pixels
-    steps_per_epoch: PositiveInt | None = None  # cap on steps per epoch; None = the epoch rule
-    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
-    augment: AugmentSpec = Field(default_factory=AugmentSpec)
-    age_head: Literal["regression", "dex"] = "regression"  # dex: softmax over 0..100 years
-    age_loss: Literal["l1", "smooth_l1"] = "l1"  # regression head only
-    imagenet_weights: bool = False  # torchvision's ImageNet weights; needs network or cache
-    dwa: DWASpec = Field(default_factory=DWASpec)
-    gradnorm: GradNormSpec = Field(default_factory=GradNormSpec)
-    # Execution only: these never enter a trial's key.
     # auto = cuda if available, else mps, else cpu
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
@@ -250,12 +74,13 @@ class TrainSpec(_Strict):
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
 
 
-EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset(
-    {"device", "workers", "amp", "channels_last", "eval_batch_size"}
+# Derived, so a new execution setting cannot leak into keys by being forgotten here.
+EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset(TrainSpec.model_fields) - frozenset(
+    TrainSettings.model_fields
 )
 
 
-class StageSpec(_Strict):
+class StageSpec(Strict):
     """A pretraining stage: trains the trunk plus some heads, then hands the trunk on."""
 
     source: Source  # imdb_wiki, or synthetic (its IMDB-WIKI-format twin)
@@ -271,7 +96,7 @@ TaskItem = str | list[str]  # a shorthand, a task name, or an explicit task set
 WeightVector = list[float] | dict[str, float]
 
 
-class CellSpec(_Strict):
+class CellSpec(Strict):
     """An `include` rule: a small grid added to the main one. Omitted axes take the grid's."""
 
     tasks: Annotated[list[TaskItem] | None, BeforeValidator(_as_task_list)] = None
@@ -286,7 +111,7 @@ class CellSpec(_Strict):
     label: str | None = None
 
 
-class MatchSpec(_Strict):
+class MatchSpec(Strict):
     """An `exclude` rule: a main-grid cell is dropped when it matches every key given."""
 
     tasks: Annotated[list[TaskItem] | None, BeforeValidator(_as_task_list)] = None
@@ -296,7 +121,7 @@ class MatchSpec(_Strict):
     seed: Annotated[list[int] | None, BeforeValidator(_as_list)] = None
 
 
-class GridSpec(_Strict):
+class GridSpec(Strict):
     """The axes whose product is the main grid, plus include and exclude rules."""
 
     # Task sets. Items: a shorthand (singles, all, pairs, leave_one_out, powerset), a task
@@ -326,14 +151,14 @@ class GridSpec(_Strict):
 # --- Execution ------------------------------------------------------------------------------
 
 
-class TrackingSpec(_Strict):
+class TrackingSpec(Strict):
     """Where runs go. The CLI's --tracking-uri wins over `uri`, which wins over the env."""
 
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the cwd
     experiment: str | None = None  # None: the sweep's name
 
 
-class ResourcesSpec(_Strict):
+class ResourcesSpec(Strict):
     """What each trial asks Ray for."""
 
     cpu: PositiveFloat = 1.0  # CPUs per trial; also the trial's torch thread count
@@ -341,13 +166,13 @@ class ResourcesSpec(_Strict):
     max_concurrent: PositiveInt | None = None  # None: as many as the resources allow
 
 
-class FailureSpec(_Strict):
+class FailureSpec(Strict):
     """What happens when a trial raises."""
 
     retries: NonNegativeInt = 1  # Tune restarts from the last checkpoint this many times
 
 
-class DebugSpec(_Strict):
+class DebugSpec(Strict):
     """Failure injection, for tests only. Never enters a trial's key."""
 
     fail_tasks: list[list[str]] = Field(default_factory=list)  # trials with these task sets raise
@@ -355,7 +180,7 @@ class DebugSpec(_Strict):
     fail_epoch: NonNegativeInt = 0
 
 
-class Spec(_Strict):
+class Spec(Strict):
     """A whole sweep: one YAML file."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also the default experiment

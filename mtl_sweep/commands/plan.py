@@ -7,8 +7,8 @@ from collections.abc import Collection
 
 from tabulate import tabulate
 
+from mtl_core.tasks import tasks_tag
 from mtl_sweep.expand import Plan, Trial
-from mtl_sweep.tasks import tasks_tag
 
 
 def weights_text(trial: Trial) -> str:
@@ -48,7 +48,7 @@ def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> s
                         "backbone": j.backbone,
                         "tasks": list(j.tasks),
                         "done": j.key in done,
-                        "config": j.config,
+                        "config": j.config.identity(),
                     }
                     for j in plan.jobs
                 ],
@@ -64,7 +64,7 @@ def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> s
                         "seed": t.seed,
                         "label": t.label,
                         "done": t.key in done,
-                        "config": t.config,
+                        "config": t.config.identity(),
                     }
                     for t in plan.trials
                 ],
@@ -89,7 +89,7 @@ def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> s
                 j.stage,
                 j.backbone,
                 tasks_tag(j.tasks),
-                j.config["train"]["epochs"],
+                j.config.train.epochs,
                 sum(t.pretrain_key == j.key for t in plan.trials),
                 _status(j.key, done),
             ]

@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,15 @@ from typing import Any
 import click
 import yaml
 
-from mtl_sweep import contract as C
-from mtl_sweep.cachedir import default_cache_dir
-from mtl_sweep.errors import UserError
+from mtl_core import contract as C
+from mtl_core.cachedir import default_cache_dir
+from mtl_core.errors import UserError
+from mtl_core.trial import TrialRequest
 from mtl_sweep.expand import Plan, expand
-from mtl_sweep.load import load_spec
-from mtl_sweep.payload import RunContext, job_payload, trial_payload
-from mtl_sweep.tracking import Tracker
-from mtl_sweep.tracking_uri import resolve_tracking_uri, store_exists
+from mtl_sweep.run.requests import CONFIG_KEY, RunContext, job_request, trial_request
+from mtl_sweep.spec.load import load_spec
+from mtl_sweep.store.tracker import Tracker
+from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
 
 LIST_DONE_MAX = 20  # list skipped keys one per line up to this many
 
@@ -60,8 +60,8 @@ class RunOptions:
 class Outcome:
     """What happened to the work this invocation scheduled."""
 
-    finished: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # payload, error
+    finished: list[TrialRequest] = field(default_factory=list)
+    failed: list[tuple[TrialRequest, str]] = field(default_factory=list)  # request, error
 
 
 def run_sweep(opts: RunOptions) -> int:
@@ -138,18 +138,16 @@ def preflight(plan: Plan, cache_dir: Path) -> None:
     """
     from trainables.data import resolve_source  # torch-heavy: only `run` pays for it
 
-    seen: set[str] = set()
-    for trial in plan.trials:
-        for task in trial.tasks:
-            source = trial.config["data"][task]
-            ident = f"{task}:{sorted(source.items())}"
+    seen: set[tuple[str, str]] = set()
+    for config in [t.config for t in plan.trials] + [j.config for j in plan.jobs]:
+        for task, source in config.sources.items():
+            role = config.role(task)
+            ident = (role, source.model_dump_json())
             if ident not in seen:
                 seen.add(ident)
-                resolve_source(source, task, cache_dir)
-    for job in plan.jobs:
-        resolve_source(job.config["source"], "pretrain", cache_dir)
-    wanted = {t.backbone for t in plan.trials if t.config["train"]["imagenet_weights"]}
-    wanted |= {j.backbone for j in plan.jobs if j.config["train"]["imagenet_weights"]}
+                resolve_source(source, role, cache_dir)
+    wanted = {t.backbone for t in plan.trials if t.config.train.imagenet_weights}
+    wanted |= {j.backbone for j in plan.jobs if j.config.train.imagenet_weights}
     if wanted:
         from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights
 
@@ -160,53 +158,34 @@ def preflight(plan: Plan, cache_dir: Path) -> None:
                 raise UserError(str(exc)) from None
 
 
-def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
-    """A Tune searcher over fixed payloads that respects pretraining dependencies."""
-    from ray.tune.search import Searcher  # imported here: `mtl_sweep` loads no ray at import
-
-    class Staged(Searcher):
-        """Hands out pretraining jobs first, then trials whose job (if any) has finished."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.jobs = deque(jobs)
-            self.ready: list[dict] = [p for p, dep in trials if dep is None]
-            self.waiting: dict[str, list[dict]] = {}
-            for payload, dep in trials:
-                if dep is not None:
-                    self.waiting.setdefault(dep, []).append(payload)
-            self.live: dict[str, dict] = {}
-            self.skipped: list[tuple[dict, str]] = []
-
-        def suggest(self, trial_id: str) -> dict | None:
-            if self.jobs:
-                payload = self.jobs.popleft()
-            elif self.ready:
-                payload = self.ready.pop(0)
-            elif self.live or self.waiting:
-                return None  # wait for a running job to release its trials
-            else:
-                return Searcher.FINISHED
-            self.live[trial_id] = payload
-            return {"payload": payload}
-
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-            payload = self.live.pop(trial_id, None)
-            if payload is None or payload["kind"] != C.KIND_PRETRAIN:
-                return
-            dependents = self.waiting.pop(payload["key"], [])
-            if error:
-                reason = f"its pretraining job {payload['key']} ({payload['name']}) failed"
-                self.skipped.extend((d, reason) for d in dependents)
-            else:
-                self.ready.extend(dependents)
-                # Longest first, released trials included, so no long trial ends alone.
-                self.ready.sort(key=lambda p: -len(p["config"]["tasks"]))
-
-    return Staged()
-
-
 def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcome:
+    """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address)."""
+    import ray
+
+    from mtl_sweep.run.searcher import StagedSearcher
+
+    job_keys = {j.key for j in jobs}
+    searcher = StagedSearcher(
+        [job_request(j, ctx) for j in jobs],
+        [
+            (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
+            for t in trials
+        ],
+    )
+    started_here = _start_ray(opts)
+    try:
+        results = _tuner(ctx.spec, searcher, len(jobs) + len(trials), opts).fit()
+        outcome = _outcome(results)
+        outcome.failed.extend(searcher.skipped)
+        _drop_checkpoints(results)
+        return outcome
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _start_ray(opts: RunOptions) -> bool:
+    """Join the given cluster, or start a quiet local Ray on loopback; True if started here."""
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if not address:
         # A local instance stays on loopback; Ray reads this when it is imported.
@@ -214,86 +193,75 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     if not opts.verbose:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-
+        # Our summary reports failed trials; Tune's own tracebacks stay behind -v.
+        for name in ("ray", "ray.tune", "ray.air", "ray.train"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     import ray
-    from ray import tune
 
-    from mtl_sweep.progress import ProgressView
-    from trainables.entry import tune_trainable
-
-    spec = ctx.spec
-    job_keys = {j.key for j in jobs}
-    job_payloads = [job_payload(j, ctx) for j in jobs]
-    # Longest first (more tasks read more sources per epoch), so the sweep does not end
-    # with one long trial running alone; the searcher keeps that order.
-    ordered = sorted(trials, key=lambda t: -len(t.tasks))
-    trial_payloads = [
-        (trial_payload(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
-        for t in ordered
-    ]
-    searcher = _make_searcher(job_payloads, trial_payloads)
-    total = len(job_payloads) + len(trial_payloads)
-
-    init_kwargs: dict[str, Any] = {
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
         "log_to_driver": opts.verbose,
         "logging_level": logging.INFO if opts.verbose else logging.ERROR,
         "include_dashboard": False,
     }
     if address:
-        init_kwargs["address"] = address
-    if not opts.verbose:
-        # Our summary reports failed trials; Tune's own tracebacks stay behind -v.
-        for name in ("ray", "ray.tune", "ray.air", "ray.train"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(**init_kwargs)
-    try:
-        resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-        max_conc = opts.max_concurrent or spec.resources.max_concurrent
-        cluster_cpus = ray.cluster_resources().get("CPU", 1)
-        concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
-        progress = ProgressView(total, concurrency, skipped=lambda: len(searcher.skipped))
-        # Tune keeps one pending trial for searchers other than grid/random search, which
-        # would run the trials one at a time; allow as many as can run at once.
-        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
-        storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
-        if storage and "://" not in storage:  # a bucket URI stays as it is
-            storage = str(Path(storage).expanduser().absolute())
-        run_config = tune.RunConfig(
-            name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=storage,
-            failure_config=tune.FailureConfig(max_failures=spec.failure.retries),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[progress],
-            verbose=1 if opts.verbose else 0,
-        )
-        tuner = tune.Tuner(
-            tune.with_resources(tune_trainable, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=total,
-                max_concurrent_trials=max_conc,
-                reuse_actors=True,
-            ),
-            run_config=run_config,
-        )
-        results = tuner.fit()
-        outcome = Outcome()
-        for result in results:
-            payload = (result.config or {}).get("payload")
-            if payload is None:
-                continue
-            if result.error is not None:
-                outcome.failed.append((payload, _last_line(str(result.error))))
-            else:
-                outcome.finished.append(payload)
-        outcome.failed.extend(searcher.skipped)
-        _drop_checkpoints(results)
-        return outcome
-    finally:
-        if started_here:
-            ray.shutdown()
+        kwargs["address"] = address
+    ray.init(**kwargs)
+    return True
+
+
+def _tuner(spec, searcher, total: int, opts: RunOptions):
+    """The Tuner: reused actors, retries from checkpoints, our progress line."""
+    import ray
+    from ray import tune
+
+    from mtl_sweep.run.progress import ProgressView
+    from trainables.tune_entry import tune_trainable
+
+    max_conc = opts.max_concurrent or spec.resources.max_concurrent
+    cluster_cpus = ray.cluster_resources().get("CPU", 1)
+    concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
+    progress = ProgressView(total, concurrency, skipped=lambda: len(searcher.skipped))
+    # Tune keeps one pending trial for searchers other than grid/random search, which
+    # would run the trials one at a time; allow as many as can run at once.
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
+    storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
+    if storage and "://" not in storage:  # a bucket URI stays as it is
+        storage = str(Path(storage).expanduser().absolute())
+    run_config = tune.RunConfig(
+        name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=spec.failure.retries),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[progress],
+        verbose=1 if opts.verbose else 0,
+    )
+    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    return tune.Tuner(
+        tune.with_resources(tune_trainable, resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=total,
+            max_concurrent_trials=max_conc,
+            reuse_actors=True,
+        ),
+        run_config=run_config,
+    )
+
+
+def _outcome(results) -> Outcome:
+    """Sort Tune's results into finished and failed requests."""
+    outcome = Outcome()
+    for result in results:
+        request = (result.config or {}).get(CONFIG_KEY)
+        if request is None:
+            continue
+        if result.error is not None:
+            outcome.failed.append((request, _last_line(str(result.error))))
+        else:
+            outcome.finished.append(request)
+    return outcome
 
 
 def _drop_checkpoints(results) -> None:
@@ -341,10 +309,11 @@ def _print_summary(outcome: Outcome, n_skipped: int, elapsed: float) -> None:
     )
     if outcome.failed:
         echo("failed:", err=True)
-        for payload, error in outcome.failed:
-            cfg = payload["config"]
+        for request, error in outcome.failed:
+            cfg = request.config
             detail = {
-                k: cfg.get(k) for k in ("tasks", "backbone", "weighting", "loss_weights", "seed")
+                k: getattr(cfg, k)
+                for k in ("tasks", "backbone", "weighting", "loss_weights", "seed")
             }
-            echo(f"  {payload['key']}  {payload['name']}  {detail}", err=True)
+            echo(f"  {request.key}  {request.name}  {detail}", err=True)
             echo(f"    {error}", err=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mtl_sweep.errors import UserError
+from mtl_core.errors import UserError
 from mtl_sweep.report import DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
 
 # --out's suffix picks the format when --format is not given.
@@ -79,7 +79,7 @@ def report(
     """Rebuild the single-task vs multi-task tables of a sweep from MLflow alone."""
     from mtl_sweep.report import build_report
     from mtl_sweep.report.render import render
-    from mtl_sweep.tracking_uri import resolve_tracking_uri
+    from mtl_sweep.store.uri import resolve_tracking_uri
 
     try:
         uri = resolve_tracking_uri(tracking_uri, None)

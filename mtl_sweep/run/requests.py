@@ -1,0 +1,83 @@
+"""What the driver hands each trial: a `TrialRequest` (config, execution, name, tags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtl_core import contract as C
+from mtl_core.tasks import expand_task_item, tasks_tag
+from mtl_core.trial import Execution, TrialConfig, TrialRequest
+from mtl_sweep.expand import PretrainJob, Trial
+from mtl_sweep.spec.schema import Spec
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where the sweep's trials log and read from."""
+
+    spec: Spec
+    tracking_uri: str  # absolute (see store.uri.resolve_tracking_uri)
+    experiment_id: str
+    parent_run_id: str | None
+    cache_dir: Path
+
+    def execution(self, fail_epoch: int | None = None) -> Execution:
+        """The execution settings every trial of this sweep shares (never part of a key)."""
+        train = self.spec.train
+        return Execution(
+            tracking_uri=self.tracking_uri,
+            experiment_id=self.experiment_id,
+            parent_run_id=self.parent_run_id,
+            cache_dir=str(self.cache_dir),
+            device=train.device,
+            eval_batch_size=train.eval_batch_size,
+            workers=train.workers,
+            amp=train.amp,
+            channels_last=train.channels_last,
+            threads=max(1, int(self.spec.resources.cpu)),
+            fail_epoch=fail_epoch,
+        )
+
+
+def _tags(ctx: RunContext, config: TrialConfig, pretrain: str) -> dict[str, str]:
+    tags = {
+        C.KIND: config.kind,
+        C.SWEEP: ctx.spec.name,
+        C.KEY: config.key,
+        C.TASKS: tasks_tag(config.tasks),
+        C.BACKBONE: config.backbone,
+        C.PRETRAIN: pretrain,
+        C.WEIGHTING: config.weighting,
+        C.SEED: str(config.seed),
+    }
+    if ctx.parent_run_id:
+        tags[C.PARENT] = ctx.parent_run_id
+    if config.label:
+        tags[C.LABEL] = config.label
+    if config.pretrain:
+        tags[C.PRETRAIN_KEY] = config.pretrain.key
+    return tags
+
+
+def trial_request(trial: Trial, ctx: RunContext) -> TrialRequest:
+    """The request for one trial (see trainables.trainable.run_trial)."""
+    debug = ctx.spec.debug
+    fail_sets = {ts for item in debug.fail_tasks for ts in expand_task_item(item)}
+    fail_epoch = debug.fail_epoch if trial.tasks in fail_sets else None
+    return TrialRequest(
+        config=trial.config,
+        execution=ctx.execution(fail_epoch),
+        name=trial.name,
+        tags=_tags(ctx, trial.config, trial.pretrain),
+    )
+
+
+def job_request(job: PretrainJob, ctx: RunContext) -> TrialRequest:
+    """The request for one pretraining job."""
+    return TrialRequest(
+        config=job.config,
+        execution=ctx.execution(),
+        name=f"pretrain/{job.stage}/{job.backbone}/{tasks_tag(job.tasks)}",
+        tags=_tags(ctx, job.config, job.stage),
+    )

@@ -1,0 +1,1 @@
+"""The tracking store: where it is (`uri`) and the contract-aware client (`tracker`)."""
