@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mtl_core.backbones import display_name
-from mtl_core.tasks import tasks_tag
+from mtl_core.tasks import TASK_METRICS, Metric, tasks_tag
 
 # Tags.
 KIND = "mtl_sweep.kind"  # sweep | trial | pretrain
@@ -33,6 +33,11 @@ KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
 # Metric name prefixes; per-epoch metrics use step = epoch.
 TRAIN, VAL, TEST = "train/", "val/", "test/"
 WEIGHT = "weight/"  # per-epoch task weights of the weighting strategy
+
+# Final metrics, in column order: MLflow key -> (task, metric), e.g. "test/age_mae".
+TEST_METRICS: dict[str, tuple[str, Metric]] = {
+    TEST + m.name: (t, m) for t, ms in TASK_METRICS.items() for m in ms
+}
 
 # Artifacts.
 CONFIG_ARTIFACT = "trial.yaml"  # the resolved trial config

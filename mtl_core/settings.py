@@ -36,7 +36,11 @@ class OptimizerSpec(Strict):
 
 
 class ScheduleSpec(Strict):
-    """Per-epoch learning-rate schedule."""
+    """Learning-rate schedule, advanced every optimizer step (per epoch under `per_epoch`).
+
+    Lengths are in epochs of the budget: under `matched` an epoch is S / train.epochs steps
+    in every trial, so warmup ends at the same step whatever a trial's sources.
+    """
 
     name: Literal["constant", "cosine", "step"] = "cosine"
     warmup_epochs: NonNegativeInt = 0  # linear warmup before the schedule starts
@@ -65,13 +69,36 @@ class GradNormSpec(Strict):
     lr: PositiveFloat = 0.025  # learning rate of the task weights
 
 
+class BudgetSpec(Strict):
+    """How much training each trial gets (README "Training budgets").
+
+    `matched` (the default): every trial runs the same number of optimizer steps S, and each
+    step draws `train.batch_size` images from every source the trial reads, so a task sees
+    S x batch_size of its own images whether it trains alone or with others. S is `steps`,
+    else `train.epochs` passes over the reference task's train split. `per_epoch` is the
+    rule before budgets existed: the batch is split across the trial's sources and an epoch
+    is a pass over the longest source (`data.epoch_rule`); arms then differ in steps.
+    """
+
+    rule: Literal["matched", "per_epoch"] = "matched"
+    steps: PositiveInt | None = None  # matched: S itself; None = train.epochs over `reference`
+    # matched: the task whose train split sizes an epoch, shared by the whole sweep. None: the
+    # first task (in the order age, gender, emotion, smile) that the sweep trains.
+    reference: Literal["age", "gender", "emotion", "smile"] | None = None
+
+
 class TrainSettings(Strict):
     """How one trial trains: every setting that can change its result (the key's `train`)."""
 
-    epochs: PositiveInt = 10  # passes over the data (see data.epoch_rule)
-    batch_size: PositiveInt = 64  # images per step, split evenly across the trial's sources
+    epochs: PositiveInt = 10  # passes over the reference split (matched) or the data (per_epoch)
+    # matched: images per step from EACH source; per_epoch: per step, split across sources
+    batch_size: PositiveInt = 64
     image_size: int = Field(64, ge=16, le=512)  # square input side, pixels
-    steps_per_epoch: PositiveInt | None = None  # cap on steps per epoch; None = the epoch rule
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    # matched: optimizer steps between validations (and best-on-val checks); None = S // 10.
+    # per_epoch validates after every epoch.
+    eval_every: PositiveInt | None = None
+    steps_per_epoch: PositiveInt | None = None  # per_epoch only: cap on steps per epoch
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)

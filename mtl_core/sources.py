@@ -104,6 +104,8 @@ Source = Annotated[
     BeforeValidator(_default_kind),
 ]
 
+SPLITS: tuple[str, ...] = ("train", "val", "test")  # every source's splits, in this order
+
 # The real format a synthetic source writes for each task (and "pretrain" for stages).
 SYNTHETIC_FORMAT: dict[str, str] = {
     "age": "chalearn",

@@ -45,6 +45,10 @@ PRIMARY_METRIC: dict[str, Metric] = {
 EXTRA_METRICS: dict[str, tuple[Metric, ...]] = {
     "age": (Metric("age_eps", False, "Age ε-error", False),),
 }
+# The one list of every metric: task -> its headline metric, then its extras.
+TASK_METRICS: dict[str, tuple[Metric, ...]] = {
+    t: (PRIMARY_METRIC[t], *EXTRA_METRICS.get(t, ())) for t in TASKS
+}
 
 
 def order_tasks(tasks: Iterable[str]) -> tuple[str, ...]:

@@ -52,10 +52,17 @@ class TrialConfig:
     seed: int
     train: TrainSettings
     sources: Mapping[str, Source]  # task -> source, roots absolute (a job: its stage's source)
-    epoch_rule: str = "longest"  # how an epoch is sized over several sources
+    epoch_rule: str = "longest"  # per_epoch budgets: how an epoch is sized over sources
+    # matched budgets sized by epochs: the reference task's source (its train split sizes S)
+    budget_source: Source | None = None
     pretrain: PretrainRef | None = None  # trials only: the job whose trunk they start from
     stage: str | None = None  # pretraining jobs only: the stage's name
     label: str | None = None  # reference-model label (not part of the identity)
+
+    @property
+    def matched(self) -> bool:
+        """True under the matched budget (the same steps S for every compared trial)."""
+        return self.train.budget.rule == "matched"
 
     @property
     def is_pretrain(self) -> bool:
@@ -73,6 +80,9 @@ class TrialConfig:
         Pinned for the shipped specs by tests/test_trial_keys.py: a change here reruns trials.
         """
         train = train_identity(self.train, self.tasks, self.weighting)
+        if self.matched and self.train.budget.steps is None:
+            assert self.budget_source is not None, "expansion resolves the budget source"
+            train["budget"]["reference_source"] = _dump(self.budget_source)
         if self.is_pretrain:
             (source,) = {json.dumps(_dump(s), sort_keys=True) for s in self.sources.values()}
             return {
@@ -97,7 +107,7 @@ class TrialConfig:
             if self.pretrain
             else None,
         }
-        if len(self.source_groups()) > 1:
+        if len(self.source_groups()) > 1 and not self.matched:
             out["epoch_rule"] = self.epoch_rule  # only matters across sources
         return out
 
@@ -119,6 +129,14 @@ class TrialConfig:
 def train_identity(train: TrainSettings, tasks: tuple[str, ...], weighting: str) -> dict[str, Any]:
     """The train settings that can change this trial's result, and only those."""
     out = train.model_dump(mode="json")
+    if train.budget.rule == "per_epoch":
+        # The rule before budgets existed: its keys stay those of runs made before them.
+        out.pop("budget")
+        out.pop("eval_every")
+    else:
+        out.pop("steps_per_epoch")
+        if train.budget.steps is not None:
+            out["budget"].pop("reference")  # S is given: no split sizes it
     for strategy in ("dwa", "gradnorm"):
         if weighting != strategy:
             out.pop(strategy)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -192,8 +192,10 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     trials: dict[str, Trial] = {}
     why: dict[str, list[str]] = {}  # key -> the rules that shaped the kept trial
     collapsed: Counter[str] = Counter()
+    trained = {t for cell in cells for t in cell.tasks}
+    reference = spec.train.budget.reference or next((t for t in TASKS if t in trained), "age")
     for cell in cells:
-        trial, notes = _resolve(spec, cell, jobs, file)
+        trial, notes = _resolve(spec, _with_budget(cell, reference, spec), jobs, file)
         if trial is None:
             collapsed[notes[0]] += 1
         elif trial.key in trials:
@@ -279,10 +281,31 @@ def _resolve(
         train=_settings(train),
         sources={t: absolute_source(getattr(spec.data, t)) for t in tasks},
         epoch_rule=spec.data.epoch_rule,
+        budget_source=_budget_source(train, spec),
         pretrain=pretrain,
         label=cell.label,
     )
     return Trial(config), notes
+
+
+def _with_budget(cell: _Cell, reference: str, spec: Spec) -> _Cell:
+    """Resolve a matched budget's reference task (the sweep's, unless the cell names one)."""
+    budget = cell.train.budget
+    if budget.rule != "matched" or budget.steps is not None or budget.reference is not None:
+        return cell
+    train = cell.train.model_copy(
+        update={"budget": budget.model_copy(update={"reference": reference})}
+    )
+    return replace(cell, train=train)
+
+
+def _budget_source(train: TrainSpec, spec: Spec) -> Source | None:
+    """The source whose train split sizes a matched budget given in epochs."""
+    budget = train.budget
+    if budget.rule != "matched" or budget.steps is not None:
+        return None
+    assert budget.reference is not None
+    return absolute_source(getattr(spec.data, budget.reference))
 
 
 def _weigh(cell: _Cell, notes: list[str]) -> tuple[TaskSet, str, dict[str, float]] | None:
@@ -332,8 +355,12 @@ def _pretrain_job(
 ) -> PretrainJob:
     stage = spec.stages[stage_name]
     stage_train = merged_train(train, stage.train, file, f"stages.{stage_name}.train")
-    stage_train = stage_train.model_copy(update={"epochs": stage.epochs})
     tasks = tuple(t for t in TASKS if t in stage.tasks)
+    budget = stage_train.budget
+    if "budget" not in stage.train:
+        # A stage is sized by its own epochs over its own source, not the sweep's steps.
+        budget = budget.model_copy(update={"steps": None, "reference": tasks[0]})
+    stage_train = stage_train.model_copy(update={"epochs": stage.epochs, "budget": budget})
     ref = reference_model(backbone)
     if ref is not None:
         # A reference model pretrains only the tasks it has heads for (DEX: age).
@@ -356,6 +383,7 @@ def _pretrain_job(
         train=_settings(stage_train),
         sources=dict.fromkeys(tasks, source),
         epoch_rule=spec.data.epoch_rule,
+        budget_source=source if budget.rule == "matched" and budget.steps is None else None,
         stage=stage_name,
     )
     return PretrainJob(config)

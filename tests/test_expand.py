@@ -227,11 +227,45 @@ def test_settings_that_do_not_apply_leave_keys_alone():
         "train.eval_batch_size=32",
     ):
         assert {t.key for t in plan_of(YAML_A, override).trials} == base, override
-    # The epoch rule matters only to trials that read several sources (all four tasks).
-    keys = {t.key for t in plan_of(YAML_A, "data.epoch_rule=sum").trials}
-    singles = {t.key for t in plan_of(YAML_A).trials if len(t.tasks) == 1}
-    assert singles <= keys and keys != base
+    # Matched budgets never read the epoch rule; under per_epoch it matters only to trials
+    # that read several sources (all four tasks).
+    assert {t.key for t in plan_of(YAML_A, "data.epoch_rule=sum").trials} == base
+    old = "train.budget.rule=per_epoch"
+    keys = {t.key for t in plan_of(YAML_A, old, "data.epoch_rule=sum").trials}
+    per_epoch = plan_of(YAML_A, old).trials
+    singles = {t.key for t in per_epoch if len(t.tasks) == 1}
+    assert singles <= keys and keys != {t.key for t in per_epoch}
     assert {t.key for t in plan_of(YAML_A, "train.optimizer.name=sgd").trials}.isdisjoint(base)
+
+
+def test_a_given_step_budget_ignores_the_reference_split():
+    given = ("train.budget.steps=50",)
+    steps = {t.key for t in plan_of(YAML_A, *given).trials}
+    assert {t.key for t in plan_of(YAML_A, *given, "train.budget.reference=emotion").trials} == (
+        steps
+    )
+    # Without a step count the reference split sizes S, so naming another one moves keys.
+    base = {t.key for t in plan_of(YAML_A).trials}
+    assert base.isdisjoint(t.key for t in plan_of(YAML_A, "train.budget.reference=emotion").trials)
+
+
+def test_settings_of_the_other_budget_rule_are_refused(cli, write_spec):
+    path = write_spec("name: t\ntrain: {steps_per_epoch: 5}\n")
+    result = cli("plan", str(path), "--offline")
+    assert result.code == 2 and "train.steps_per_epoch" in result.err
+    path = write_spec("name: t\ntrain: {budget: {rule: per_epoch}, eval_every: 5}\n")
+    result = cli("plan", str(path), "--offline")
+    assert result.code == 2 and "train.eval_every" in result.err
+
+
+def test_the_reference_split_sizes_every_trial_of_a_sweep_by_epochs():
+    plan = plan_of(YAML_A)
+    refs = {t.config.train.budget.reference for t in plan.trials}
+    assert refs == {"age"}  # the first task the sweep trains, for single- and multi-task alike
+    # Its data enter every key, even of trials that do not train age.
+    gender = {t.key for t in plan.trials if t.tasks == ("gender",)}
+    moved = {t.key for t in plan_of(YAML_A, "data.age.train=99").trials}
+    assert gender.isdisjoint(moved)
 
 
 def test_a_reference_model_pretrains_only_its_own_tasks(paper_env):

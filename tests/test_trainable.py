@@ -52,8 +52,13 @@ def test_a_trial_logs_the_contract(tmp_path, tasks):
         assert metrics[f"test/{name}"] == pytest.approx(result[f"test/{name}"])
         assert params[f"loss_weight.{task}"] == "1"
         history = tracker.client.get_metric_history(run.info.run_id, f"val/{name}")
-        assert sorted(m.step for m in history) == [0, 1]  # step = epoch
+        # Matched budget: S = 2 epochs x 48 age images / 16 per step = 6 steps, validated
+        # every max(1, S // 10) = 1 step; metrics are logged at the optimizer step.
+        assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
         assert f"weight/{task}" in metrics
+        assert metrics[f"budget/{task}_images"] == 6 * 16
+        assert metrics[f"budget/{task}_passes"] == pytest.approx(6 * 16 / 48)
+    assert metrics["budget/steps"] == 6
     assert "test/age_eps" in metrics  # ChaLearn-format data carries a per-image std
     artifacts = {a.path for a in tracker.client.list_artifacts(run.info.run_id)}
     assert C.CONFIG_ARTIFACT in artifacts
@@ -72,7 +77,7 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
     assert (
         run.data.tags[C.ERROR]
         .splitlines()[-1]
-        .startswith("trainables.trainable.InjectedFailure: injected failure at epoch 1")
+        .startswith("trainables.trainable.InjectedFailure: injected failure at round 1")
     )
 
     run_trial(request, resume_dir=tmp_path / "work" / "checkpoint")
@@ -81,7 +86,8 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
     assert resumed.info.status == "FINISHED"
     assert C.ERROR not in resumed.data.tags
     history = tracker.client.get_metric_history(run.info.run_id, "train/loss")
-    assert sorted(m.step for m in history) == [0, 1]  # epoch 0 was not trained twice
+    # Rounds of one step each (S = 6): round 0 ends at step 1 and was not trained twice.
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
 
 
 def _batch(mask_age, mask_gender):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,21 +9,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from mtl_core.files import atomic_path
+
 STATE_FILE = "state.pt"  # everything needed to resume: model, optimizer, schedule, epoch ...
 BEST_FILE = "best.pt"  # the best-on-val model weights
 
 
 def save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file, then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path) -> Any:

@@ -101,8 +101,10 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     ctx: StepContext,
     epoch: int = 0,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> EpochResult:
-    """One pass over `batches`. Raises NonFiniteLoss naming the task and the epoch."""
+    """One pass over `batches` (an epoch, or a stretch of steps), stepping the scheduler
+    after every optimizer step. Raises NonFiniteLoss naming the task and the epoch."""
     model.train()
     sums: dict[str, Tensor] = {}  # task -> sum of loss x samples, kept on the device
     counts: dict[str, int] = {}
@@ -128,6 +130,8 @@ def train_one_epoch(
         total.backward(retain_graph=weighting.retain_graph)
         weighting.after_backward(losses, model.shared_parameters())
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         for task, loss in losses.items():
             sums[task] = sums.get(task, 0) + loss.detach() * n[task]
             counts[task] = counts.get(task, 0) + n[task]

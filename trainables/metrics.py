@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, Metric
+from mtl_core.tasks import TASK_METRICS, Metric
 
-METRICS: dict[str, Metric] = {
-    m.name: m for m in [*PRIMARY_METRIC.values(), *(x for ms in EXTRA_METRICS.values() for x in ms)]
-}
+METRICS: dict[str, Metric] = {m.name: m for ms in TASK_METRICS.values() for m in ms}
 
 
 def absolute_errors(pred: Tensor, target: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""Optimizer and per-epoch learning-rate schedule from the spec's train settings."""
+"""Optimizer and learning-rate schedule from the spec's train settings."""
 
 from __future__ import annotations
 
@@ -36,11 +36,13 @@ def build_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; known: sgd, adam, adamw")
 
 
-def lr_factor(epoch: int, epochs: int, spec: ScheduleSpec) -> float:
-    """Multiplier of the peak lr at `epoch` (0-based) under `train.schedule`.
+def lr_factor(epoch: float, epochs: int, spec: ScheduleSpec) -> float:
+    """Multiplier of the peak lr at position `epoch` (0-based, may be fractional).
 
-    Linear warmup over `warmup_epochs`, then constant, cosine to 0 over the remaining
-    epochs, or step decay by `gamma` every `step_size` epochs.
+    Linear warmup over `warmup_epochs` ((e + 1) / (warmup + 1), reaching 1 at its end),
+    then constant, cosine to 0 over the remaining epochs, or step decay by `gamma` every
+    `step_size` epochs. Example: warmup 1 of 10 epochs, cosine: e = 0 gives 0.5, e = 1
+    gives 1.0, e = 5.5 gives 0.5.
     """
     warm = spec.warmup_epochs
     if epoch < warm:
@@ -54,7 +56,21 @@ def lr_factor(epoch: int, epochs: int, spec: ScheduleSpec) -> float:
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, epochs: int, spec: ScheduleSpec
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    spec: ScheduleSpec,
+    steps_per_epoch: float,
+    per_step: bool,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A LambdaLR stepped once per epoch."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(e, epochs, spec))
+    """A LambdaLR stepped after every optimizer step.
+
+    per_step (matched budgets): the position is step / steps_per_epoch, so the schedule
+    moves every step and means the same in every arm. Otherwise (per_epoch budgets) it is
+    the whole epoch, step // steps_per_epoch: the lr changes at epoch boundaries, as before.
+    """
+
+    def factor(step: int) -> float:
+        position = step / steps_per_epoch if per_step else step // steps_per_epoch
+        return lr_factor(position, epochs, spec)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from filelock import FileLock
 
 from mtl_core import contract as C
+from mtl_core.files import atomic_path
 from mtl_core.runs import finished_runs
 
 
@@ -40,10 +40,6 @@ def fetch_pretrained(tracking_uri: str, job_key: str, cache_dir: Path) -> tuple[
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         if not target.exists():
-            tmp = Path(tempfile.mkdtemp(dir=target.parent))
-            try:
-                local = client.download_artifacts(run_id, C.CHECKPOINT_ARTIFACT, str(tmp))
-                os.replace(local, target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp, atomic_path(target) as part:
+                os.replace(client.download_artifacts(run_id, C.CHECKPOINT_ARTIFACT, tmp), part)
     return target, run_id

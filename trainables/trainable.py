@@ -23,6 +23,7 @@ import torch
 from mtl_core import contract as C
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables import checkpoint as ckpt
+from trainables.data.batches import StepBatches
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
@@ -104,10 +105,35 @@ class Session:
     data: TrialData
     ctx: StepContext
     resumed: bool
-    start_epoch: int = 0
+    rounds: list[Round]
+    start_round: int = 0
     best_score: float = math.inf
-    best_epoch: int = -1
+    best_step: int = -1  # the metric step (epoch, or optimizer step) of the best weights
     best_state: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """A stretch of training followed by validation: an epoch, or `eval_every` steps."""
+
+    index: int
+    first_step: int  # optimizer steps before it
+    steps: int
+    metric_step: int  # MLflow step of its metrics: the epoch (per_epoch), else its last step
+
+
+def plan_rounds(
+    data: TrialData, per_epoch: bool, epochs: int, eval_every: int | None
+) -> list[Round]:
+    """per_epoch: one round per epoch. matched: every `eval_every` steps (default about ten
+    rounds per trial), the last one ending at the budget's final step."""
+    total = data.total_steps
+    if per_epoch:
+        n = int(data.steps_per_epoch)
+        return [Round(e, e * n, n, e) for e in range(epochs)]
+    every = eval_every or max(1, total // 10)
+    starts = range(0, total, every)
+    return [Round(i, s, min(every, total - s), min(s + every, total)) for i, s in enumerate(starts)]
 
 
 def _setup(
@@ -129,7 +155,9 @@ def _setup(
     if not tracker.resumed:
         tracker.log_text(config_yaml(request), C.CONFIG_ARTIFACT)
     data = load_data(cfg, Path(ex.cache_dir))
-    tracker.set_tags({"mtl_sweep.epoch_length": data.train.describe()})
+    tracker.set_tags({"mtl_sweep.budget": data.describe()})
+    if not tracker.resumed:
+        tracker.log_metrics(data.budget_metrics(), step=0)
     model = _model(request, tracker, data, state)
     model.to(device)
     cuda = device.type == "cuda"
@@ -144,14 +172,17 @@ def _setup(
     if extra:
         groups.append({"params": extra, "weight_decay": 0.0})
     optimizer = build_optimizer(groups, cfg.train.optimizer, fused=device.type in ("cpu", "cuda"))
-    scheduler = build_scheduler(optimizer, cfg.train.epochs, cfg.train.schedule)
+    scheduler = build_scheduler(
+        optimizer, cfg.train.epochs, cfg.train.schedule, data.steps_per_epoch, cfg.matched
+    )
     ctx = StepContext(
         device=device,
         amp=cuda and ex.amp,
         channels_last=cuda and ex.channels_last,
         augment=cfg.train.augment,
     )
-    session = Session(model, weighting, optimizer, scheduler, data, ctx, resumed=state is not None)
+    rounds = plan_rounds(data, not cfg.matched, cfg.train.epochs, cfg.train.eval_every)
+    session = Session(model, weighting, optimizer, scheduler, data, ctx, state is not None, rounds)
     if state is not None:
         _restore(session, state, resume_dir)
     return session
@@ -186,8 +217,8 @@ def _restore(session: Session, state: dict[str, Any], resume_dir: Path | None) -
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
     session.weighting.load_state_dict(state["weighting"])
-    session.start_epoch = int(state["epoch"]) + 1
-    session.best_score, session.best_epoch = float(state["best_score"]), int(state["best_epoch"])
+    session.start_round = int(state["round"]) + 1
+    session.best_score, session.best_step = float(state["best_score"]), int(state["best_step"])
     assert resume_dir is not None
     session.best_state = ckpt.load(resume_dir / ckpt.BEST_FILE)
 
@@ -199,25 +230,28 @@ def _fit(
     reporter: Reporter | None,
     work_dir: Path | None,
 ) -> None:
-    """Train epoch by epoch, validate, keep the best-on-val weights, checkpoint each epoch."""
+    """Train round by round, validate, keep the best-on-val weights, checkpoint each round."""
     cfg, ex = request.config, request.execution
-    for epoch in range(s.start_epoch, cfg.train.epochs):
+    for r in s.rounds[s.start_round :]:
         # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
-        if ex.fail_epoch is not None and epoch == ex.fail_epoch and not s.resumed:
-            raise InjectedFailure(f"injected failure at epoch {epoch} (debug.fail_tasks)")
+        if ex.fail_epoch is not None and r.index == ex.fail_epoch and not s.resumed:
+            raise InjectedFailure(f"injected failure at round {r.index} (debug.fail_tasks)")
         s.ctx.generator = torch.Generator(device=s.ctx.device).manual_seed(
-            cfg.seed * 100_003 + epoch
+            cfg.seed * 100_003 + r.index
         )
         lr = s.optimizer.param_groups[0]["lr"]
+        if isinstance(s.data.train, StepBatches):
+            batches = s.data.train.steps(r.first_step, r.steps)
+        else:
+            batches = s.data.train.epoch(r.index)
         result = train_one_epoch(
-            s.model, s.data.train.epoch(epoch), s.weighting, s.optimizer, s.ctx, epoch
+            s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler
         )
         s.weighting.end_epoch(result.task_loss)
-        s.scheduler.step()
         val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx)
         score = selection_score(val, cfg.tasks, s.data.age_baseline)
         if score < s.best_score:
-            s.best_score, s.best_epoch, s.best_state = score, epoch, ckpt.cpu_state(s.model)
+            s.best_score, s.best_step, s.best_state = score, r.metric_step, ckpt.cpu_state(s.model)
         metrics = {
             f"{C.TRAIN}loss": result.loss,
             **{f"{C.TRAIN}{t}_loss": v for t, v in result.task_loss.items()},
@@ -229,10 +263,9 @@ def _fit(
             **{f"{C.WEIGHT}{t}": w for t, w in s.weighting.weights().items()},
             "time/epoch_s": result.seconds,
         }
-        tracker.log_metrics(metrics, step=epoch)
-        _checkpoint(
-            reporter, work_dir, {**metrics, "epoch": epoch, "final": False}, s, epoch, tracker
-        )
+        tracker.log_metrics(metrics, step=r.metric_step)
+        report = {**metrics, "round": r.index, "step": r.metric_step, "final": False}
+        _checkpoint(reporter, work_dir, report, s, r.index, tracker)
 
 
 def _test(
@@ -246,21 +279,21 @@ def _test(
     cfg = request.config
     if s.best_state is None:
         raise RuntimeError(
-            f"no epoch gave a finite val selection score for {','.join(cfg.tasks)}; "
+            f"no round gave a finite val selection score for {','.join(cfg.tasks)}; "
             "check the val split with mtl-sweep data check"
         )
     s.model.load_state_dict(s.best_state)
     test = evaluate(s.model, s.data.test, request.execution.eval_batch_size, s.ctx)
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
-    final["best_epoch"] = s.best_epoch
+    final["best_step"] = s.best_step
     final["time/trial_s"] = time.perf_counter() - started
-    tracker.log_metrics(final, step=s.best_epoch)
+    tracker.log_metrics(final, step=s.best_step)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(C.CHECKPOINT_ARTIFACT).name
         ckpt.save(s.best_state, path)
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
     if reporter is not None:
-        reporter({**final, "epoch": cfg.train.epochs - 1, "final": True}, None)
+        reporter({**final, "round": len(s.rounds) - 1, "final": True}, None)
     return final
 
 
@@ -269,20 +302,20 @@ def _checkpoint(
     work_dir: Path | None,
     metrics: dict[str, Any],
     s: Session,
-    epoch: int,
+    round_index: int,
     tracker: TrialRun,
 ) -> None:
     """Write state.pt and best.pt, and hand them to Tune (or keep them in work_dir)."""
     if reporter is None and work_dir is None:
         return
     state = {
-        "epoch": epoch,
+        "round": round_index,
         "model": ckpt.cpu_state(s.model),
         "optimizer": s.optimizer.state_dict(),
         "scheduler": s.scheduler.state_dict(),
         "weighting": s.weighting.state_dict(),
         "best_score": s.best_score,
-        "best_epoch": s.best_epoch,
+        "best_step": s.best_step,
         "mlflow_run_id": tracker.run_id,
     }
     if reporter is None:

@@ -11,20 +11,48 @@ import numpy as np
 from mtl_core.errors import DataError
 from mtl_core.trial import TrialConfig
 from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
+from trainables.data.batches import StepBatches
 
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]  # each source's split, and its tasks
 
 
 @dataclass
 class TrialData:
-    """The splits one trial reads, grouped by source."""
+    """The splits one trial reads, grouped by source, and its training budget."""
 
-    train: MultiSourceBatches
+    train: MultiSourceBatches | StepBatches  # per_epoch | matched
     val: Parts
     test: Parts
     init_age: float  # train-set mean age, years (the regression head's starting point)
     age_scale: float  # train-set std of ages, years (the regression head's loss scale)
     age_baseline: float  # val MAE of predicting init_age for every image
+    total_steps: int  # optimizer steps S over the whole trial
+    steps_per_epoch: float  # what one `epoch` of the schedule is, in steps
+
+    def images_per_step(self) -> dict[str, int]:
+        """Each task's own labelled images per optimizer step."""
+        if isinstance(self.train, StepBatches):
+            return self.train.images_per_step()
+        return {
+            t: b
+            for (_, ts), b in zip(self.train.parts, self.train.per_part, strict=True)
+            for t in ts
+        }
+
+    def budget_metrics(self) -> dict[str, float]:
+        """`budget/steps`, and per task the images seen and passes over its train split."""
+        sizes = {t: len(split) for split, ts in self.train.parts for t in ts}
+        out: dict[str, float] = {"budget/steps": self.total_steps}
+        for task, per_step in self.images_per_step().items():
+            out[f"budget/{task}_images"] = self.total_steps * per_step
+            out[f"budget/{task}_passes"] = self.total_steps * per_step / sizes[task]
+        return out
+
+    def describe(self) -> str:
+        """The budget in words, for the trial's log (tag mtl_sweep.budget)."""
+        if isinstance(self.train, StepBatches):
+            return self.train.describe(self.total_steps)
+        return self.train.describe()
 
 
 def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
@@ -44,17 +72,41 @@ def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
         empty = [s.source for s, _ in parts[split] if len(s) == 0]
         if empty:
             raise DataError(f"no usable {split} images in {empty[0]}; run mtl-sweep data check")
-    batches = MultiSourceBatches(
-        parts["train"],
-        batch_size=config.train.batch_size,
-        epoch_rule=config.epoch_rule,
-        seed=config.seed,
-        steps_per_epoch=config.train.steps_per_epoch,
-    )
+    batches, total, per_epoch = _budget(config, parts["train"], cache_dir)
     init_age, scale, baseline = 35.0, 20.0, math.nan  # unused without an age task
     if "age" in config.tasks:
         ages = np.concatenate([s.labels["age"] for s, ts in parts["train"] if "age" in ts])
         init_age, scale = float(np.nanmean(ages)), float(np.nanstd(ages))
         val_ages = np.concatenate([s.labels["age"] for s, ts in parts["val"] if "age" in ts])
         baseline = float(np.nanmean(np.abs(val_ages - init_age)))
-    return TrialData(batches, parts["val"], parts["test"], init_age, scale, baseline)
+    return TrialData(
+        batches, parts["val"], parts["test"], init_age, scale, baseline, total, per_epoch
+    )
+
+
+def _budget(
+    config: TrialConfig, train: Parts, cache_dir: Path
+) -> tuple[MultiSourceBatches | StepBatches, int, float]:
+    """The training batches, the total steps S and the steps of one schedule epoch.
+
+    matched: S = budget.steps, else ceil(epochs x N_ref / batch_size) with N_ref the usable
+    images of the reference task's train split (the same for every trial of the sweep).
+    per_epoch: S = epochs x the trial's own epoch length (see MultiSourceBatches).
+    """
+    t = config.train
+    if not config.matched:
+        batches = MultiSourceBatches(
+            train, t.batch_size, config.epoch_rule, config.seed, t.steps_per_epoch
+        )
+        return batches, t.epochs * len(batches), float(len(batches))
+    batches = StepBatches(train, t.batch_size, config.seed)
+    total = t.budget.steps
+    if total is None:
+        assert config.budget_source is not None and t.budget.reference is not None
+        role = "pretrain" if config.is_pretrain else t.budget.reference
+        ref = resolve_source(config.budget_source, role, cache_dir)
+        n_ref = len(load_split(ref, "train", t.image_size, cache_dir))
+        if n_ref == 0:
+            raise DataError(f"no usable train images in {ref}, which sizes the budget")
+        total = math.ceil(t.epochs * n_ref / t.batch_size)
+    return batches, total, total / t.epochs

@@ -6,9 +6,6 @@ the CLI stays light.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import click
 
 from mtl_core.cachedir import default_cache_dir
 from mtl_core.errors import UserError
+from mtl_core.files import atomic_path
 from mtl_core.sources import SOURCE_TASKS, SyntheticSource
 from mtl_core.tasks import TASKS
 
@@ -60,17 +58,9 @@ def synth(out: str, progress: bool, **knobs: Any) -> None:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} exists and is not an empty folder; pick a new --out")
     source = SyntheticSource(**knobs)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Written next to the target and renamed at the end: no half-written OUT on failure.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_path(target, directory=True) as tmp:
         written = write_synthetic(tmp, source, progress)
-        if target.exists():
-            target.rmdir()
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     click.echo(
         f"wrote synthetic faces to {target} (seed {source.seed}, nuisance {source.nuisance}):"
     )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mtl_core import contract as C
 from mtl_core.errors import UserError
-from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, parse_tasks_tag
+from mtl_core.tasks import TASKS, parse_tasks_tag
 from mtl_sweep.store.uri import store_exists
 
 if TYPE_CHECKING:
@@ -26,9 +26,7 @@ if TYPE_CHECKING:
     from mtl_sweep.store.tracker import Tracker
 
 # Final metrics the report reads, in column order: each task's headline metric, then extras.
-METRIC_KEYS: tuple[str, ...] = tuple(
-    C.TEST + m.name for t in TASKS for m in (PRIMARY_METRIC[t], *EXTRA_METRICS.get(t, ()))
-)
+METRIC_KEYS: tuple[str, ...] = tuple(C.TEST_METRICS)
 # Params that identify what a row trained, apart from its seed: the resolved train settings
 # and data sources (`source.*` on pretraining jobs). Anything else the runner logs is ignored.
 CONFIG_PREFIXES: tuple[str, ...] = ("train.", "data.", "source.", "stage")

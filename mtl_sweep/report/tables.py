@@ -34,9 +34,7 @@ from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"  # a trial's outcome
 MULTI, SINGLE, REFERENCE, PRETRAINING = "multi-task", "single-task", "reference", "pretraining"
 WEIGHTINGS = tuple(WEIGHTING_REGISTRY.names())  # row order
-METRICS: dict[str, tuple[str, Metric]] = {  # MLflow key -> (task, metric)
-    C.TEST + m.name: (t, m) for t in TASKS for m in (PRIMARY_METRIC[t], *EXTRA_METRICS.get(t, ()))
-}
+METRICS: dict[str, tuple[str, Metric]] = C.TEST_METRICS  # MLflow key -> (task, metric)
 # The runs that make one row: everything but the seed.
 ROW_KEYS: tuple[str, ...] = (
     "kind",

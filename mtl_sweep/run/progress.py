@@ -11,7 +11,7 @@ from ray.tune import Callback
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.run.requests import CONFIG_KEY
+from mtl_core.trial import TUNE_CONFIG_KEY
 
 REFRESH_S = 5.0  # on a non-terminal, print at most one line this often (plus on events)
 
@@ -96,7 +96,7 @@ class ProgressView(Callback):
         self.render(force=True)
 
     def _note_best(self, trial: Any, result: dict) -> None:
-        request = (trial.config or {}).get(CONFIG_KEY)
+        request = (trial.config or {}).get(TUNE_CONFIG_KEY)
         if request is None or request.config.is_pretrain:
             return
         for metric in PRIMARY_METRIC.values():

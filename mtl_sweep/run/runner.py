@@ -31,9 +31,9 @@ import yaml
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
 from mtl_core.errors import UserError
-from mtl_core.trial import TrialRequest
+from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
-from mtl_sweep.run.requests import CONFIG_KEY, RunContext, job_request, trial_request
+from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.store.tracker import Tracker
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
@@ -254,7 +254,7 @@ def _outcome(results) -> Outcome:
     """Sort Tune's results into finished and failed requests."""
     outcome = Outcome()
     for result in results:
-        request = (result.config or {}).get(CONFIG_KEY)
+        request = (result.config or {}).get(TUNE_CONFIG_KEY)
         if request is None:
             continue
         if result.error is not None:

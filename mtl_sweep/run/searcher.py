@@ -7,8 +7,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from mtl_core.trial import TrialRequest
-from mtl_sweep.run.requests import CONFIG_KEY
+from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 
 
 def longest_first(requests: list[TrialRequest]) -> list[TrialRequest]:
@@ -47,7 +46,7 @@ class StagedSearcher(Searcher):
         else:
             return Searcher.FINISHED
         self.live[trial_id] = request
-        return {CONFIG_KEY: request}
+        return {TUNE_CONFIG_KEY: request}
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False

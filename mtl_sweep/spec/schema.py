@@ -176,7 +176,8 @@ class DebugSpec(Strict):
     """Failure injection, for tests only. Never enters a trial's key."""
 
     fail_tasks: list[list[str]] = Field(default_factory=list)  # trials with these task sets raise
-    # ... at the start of this epoch, once: a retry that resumes from a checkpoint goes on.
+    # ... at the start of this round (an epoch, or an eval_every stretch under a matched
+    # budget), once: a retry that resumes from a checkpoint goes on.
     fail_epoch: NonNegativeInt = 0
 
 

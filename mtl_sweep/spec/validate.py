@@ -106,10 +106,12 @@ def check_spec(spec: Spec, file: str) -> None:
         merged_train(spec.train, stage.train, file, f"{where}.train")
 
     grid = spec.grid
+    _check_budget(spec.train, "train", fail)
     _check_axes(grid, "grid", spec, fail)
     for i, rule in enumerate(grid.include):
         _check_axes(rule, f"grid.include[{i}]", spec, fail)
-        merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
+        train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
+        _check_budget(train, f"grid.include[{i}].train", fail)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
@@ -120,6 +122,19 @@ def check_spec(spec: Spec, file: str) -> None:
             expand_task_item(tasks)
         except ValueError as exc:
             fail(f"debug.fail_tasks[{i}]", str(exc))
+
+
+def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
+    """Settings that belong to the other budget rule are refused, never ignored."""
+    if train.budget.rule == "matched" and train.steps_per_epoch is not None:
+        fail(
+            f"{where}.steps_per_epoch",
+            "applies to budget.rule per_epoch; under matched set train.budget.steps instead",
+        )
+    if train.budget.rule == "per_epoch" and train.eval_every is not None:
+        fail(f"{where}.eval_every", "per_epoch validates after every epoch; remove eval_every")
+    if train.budget.rule == "per_epoch" and (train.budget.steps or train.budget.reference):
+        fail(f"{where}.budget", "steps and reference size a matched budget; rule is per_epoch")
 
 
 def _check_axes(rule: Any, where: str, spec: Spec, fail: Any) -> None:

@@ -9,13 +9,13 @@ loser discards its copy).
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
+
+from mtl_core.files import atomic_path
 
 DONE = "done"  # written last inside the temporary directory: the build completed
 
@@ -40,17 +40,11 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
             return target
         if target.exists():  # left by something else than this function: not ours to trust
             shutil.rmtree(target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
-            build(tmp)
-            (tmp / DONE).write_text("")
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not is_built(target):  # not someone else's complete copy: a real error
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            with atomic_path(target, directory=True) as tmp:
+                build(tmp)
+                (tmp / DONE).write_text("")
+        except OSError:
+            if not is_built(target):  # not someone else's complete copy: a real error
+                raise
     return target

@@ -8,14 +8,14 @@ epoch's length follows an explicit rule, which `describe()` states for the log.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from mtl_core.errors import DataError
-from mtl_core.tasks import TASKS
+from mtl_core.tasks import order_tasks
 from trainables.data.cache import CachedSplit
 
 EPOCH_RULES = ("longest", "sum")
@@ -73,15 +73,9 @@ def _to_batch(images: np.ndarray, labels: dict[str, np.ndarray], age_std: np.nda
     )
 
 
-def _order(tasks: Iterable[str]) -> tuple[str, ...]:
-    """The distinct tasks in canonical order."""
-    wanted = set(tasks)
-    return tuple(t for t in TASKS if t in wanted)
-
-
 def eval_batches(split: CachedSplit, tasks: tuple[str, ...], batch_size: int) -> Iterator[Batch]:
     """The whole split in order, without shuffling or augmentation; labels for `tasks`."""
-    tasks = _order(tasks)
+    tasks = order_tasks(tasks)
     for start in range(0, len(split), batch_size):
         index = np.arange(start, min(start + batch_size, len(split)))
         yield _to_batch(*_gather(split, index, tasks, tasks))
@@ -120,8 +114,8 @@ class MultiSourceBatches:
         empty = [str(s.source or i) for i, (s, _) in enumerate(parts) if len(s) == 0]
         if empty:
             raise DataError(f"no usable training images in {empty[0]}; run mtl-sweep data check")
-        self.parts = [(split, _order(tasks)) for split, tasks in parts]
-        self.tasks = _order(t for _, ts in self.parts for t in ts)
+        self.parts = [(split, order_tasks(tasks)) for split, tasks in parts]
+        self.tasks = order_tasks(t for _, ts in self.parts for t in ts)
         self.batch_size = batch_size
         self.epoch_rule = epoch_rule
         self.seed = seed
@@ -173,18 +167,82 @@ class MultiSourceBatches:
         """The batches of epoch `epoch`, deterministic given (seed, epoch)."""
         streams = [self._stream(p, epoch, self.steps * b) for p, b in enumerate(self.per_part)]
         for step in range(self.steps):
-            images, labels, stds = [], {t: [] for t in self.tasks}, []
-            for (split, provides), stream, b in zip(
-                self.parts, streams, self.per_part, strict=True
-            ):
-                index = np.sort(stream[step * b : (step + 1) * b])
-                x, lab, std = _gather(split, index, provides, self.tasks)
-                images.append(x)
-                for t in self.tasks:
-                    labels[t].append(lab[t])
-                stds.append(std)
-            yield _to_batch(
-                np.concatenate(images),
-                {t: np.concatenate(v) for t, v in labels.items()},
-                np.concatenate(stds),
+            yield _assemble(
+                self.parts,
+                self.tasks,
+                [s[step * b : (step + 1) * b] for s, b in zip(streams, self.per_part, strict=True)],
             )
+
+
+def _assemble(
+    parts: list[tuple[CachedSplit, tuple[str, ...]]], tasks: tuple[str, ...], index: list
+) -> Batch:
+    """One batch: rows `index[i]` of part i, concatenated part after part."""
+    images, labels, stds = [], {t: [] for t in tasks}, []
+    for (split, provides), rows in zip(parts, index, strict=True):
+        x, lab, std = _gather(split, np.sort(rows), provides, tasks)
+        images.append(x)
+        for t in tasks:
+            labels[t].append(lab[t])
+        stds.append(std)
+    return _to_batch(
+        np.concatenate(images),
+        {t: np.concatenate(v) for t, v in labels.items()},
+        np.concatenate(stds),
+    )
+
+
+class StepBatches:
+    """Matched budgets: `per_source` images from every source at every optimizer step.
+
+    Each source is read in fresh permutations back to back, each drawn from (seed, part,
+    cycle), so a trial's stream is one long deterministic sequence of steps; `steps(start,
+    count)` yields any stretch of it (a resumed trial continues exactly where it stopped).
+    Tasks sharing a source (gender and smile in CelebA) share its images.
+    """
+
+    def __init__(
+        self, parts: list[tuple[CachedSplit, tuple[str, ...]]], per_source: int, seed: int
+    ) -> None:
+        empty = [str(s.source or i) for i, (s, _) in enumerate(parts) if len(s) == 0]
+        if empty:
+            raise DataError(f"no usable training images in {empty[0]}; run mtl-sweep data check")
+        self.parts = [(split, order_tasks(tasks)) for split, tasks in parts]
+        self.tasks = order_tasks(t for _, ts in self.parts for t in ts)
+        self.per_source = per_source
+        self.seed = seed
+
+    def _rows(self, part: int, start: int, count: int) -> np.ndarray:
+        """Positions [start, start + count) of a part's endless stream of permutations."""
+        n = len(self.parts[part][0])
+        first, last = start // n, (start + count - 1) // n
+        perms = [
+            np.random.default_rng([self.seed & 0xFFFFFFFF, part, c]).permutation(n)
+            for c in range(first, last + 1)
+        ]
+        offset = start - first * n
+        return np.concatenate(perms)[offset : offset + count]
+
+    def steps(self, start: int, count: int) -> Iterator[Batch]:
+        """The batches of optimizer steps start .. start + count - 1."""
+        b = self.per_source
+        for step in range(start, start + count):
+            rows = [self._rows(p, step * b, b) for p in range(len(self.parts))]
+            yield _assemble(self.parts, self.tasks, rows)
+
+    def images_per_step(self) -> dict[str, int]:
+        """Each task's own labelled images per step (its source's share)."""
+        return {t: self.per_source for _, ts in self.parts for t in ts}
+
+    def split_sizes(self) -> dict[str, int]:
+        """Each task's train split size."""
+        return {t: len(split) for split, ts in self.parts for t in ts}
+
+    def describe(self, total_steps: int) -> str:
+        """The budget in words, with the numbers, for the trial's log."""
+        parts = "; ".join(
+            f"{'+'.join(ts)} from {s.source or 'source ' + str(i)}: {len(s)} images, "
+            f"{self.per_source} per step ({total_steps * self.per_source / len(s):.2f} passes)"
+            for i, (s, ts) in enumerate(self.parts)
+        )
+        return f"matched budget: {total_steps} steps, {self.per_source} images per source; {parts}"

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mtl_core.sources import SPLITS
 from mtl_core.tasks import TASKS
 from trainables.data.atomic import build_once
 from trainables.data.decode import BOX_MARGIN, decode_file, decode_pixels
 from trainables.data.loaders import get_loader
-from trainables.data.manifest import SPLITS, Manifest
+from trainables.data.manifest import Manifest
 from trainables.data.parallel import default_workers
 from trainables.data.source import ResolvedSource
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from mtl_core.sources import SOURCE_TASKS
+from mtl_core.sources import SOURCE_TASKS, SPLITS
 from mtl_core.tasks import EMOTIONS
 from trainables.data.cache import CachedSplit, load_split
-from trainables.data.manifest import SPLITS
 from trainables.data.source import ResolvedSource
 
 BINARY_NAMES = {"gender": ("female", "male"), "smile": ("not smiling", "smiling")}

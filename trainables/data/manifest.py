@@ -10,8 +10,6 @@ import numpy as np
 
 from mtl_core.tasks import TASKS
 
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-
 
 @dataclass
 class Manifest:

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from mtl_core.errors import DataError
+from mtl_core.sources import SPLITS
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
-from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder
+from trainables.data.manifest import Manifest, ManifestBuilder
 
 ATTRIBUTES = {"gender": "Male", "smile": "Smiling"}  # task -> CelebA attribute name
 PARTITION = {"0": "train", "1": "val", "2": "test"}

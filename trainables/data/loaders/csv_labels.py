@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtl_core.sources import SPLITS
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
 from trainables.data.loaders.tabular import read_rows
-from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder
+from trainables.data.manifest import Manifest, ManifestBuilder
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "test": "test"}
 MISSING = {"", "na", "nan", "none"}

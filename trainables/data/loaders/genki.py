@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtl_core.sources import SPLITS
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
-from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder, seeded_split
+from trainables.data.manifest import Manifest, ManifestBuilder, seeded_split
 
 
 class GenkiLoader(Loader):

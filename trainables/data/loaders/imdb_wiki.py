@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from mtl_core.errors import DataError
+from mtl_core.sources import SPLITS
 from mtl_core.tasks import AGE_RANGE
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
-from trainables.data.manifest import SPLITS, Manifest, ManifestBuilder, seeded_split
+from trainables.data.manifest import Manifest, ManifestBuilder, seeded_split
 
 
 def imdb_age(dob: float, photo_taken: float) -> float:

@@ -31,7 +31,7 @@ import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from mtl_core.sources import SyntheticSource
+from mtl_core.sources import SPLITS, SyntheticSource
 from trainables.data import drops
 from trainables.data.atomic import build_once
 from trainables.data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look
@@ -39,7 +39,6 @@ from trainables.data.synthetic.render import face_box, render_face
 
 # Bump when the rendering or the formats change: it is part of the generated data's key.
 GENERATOR_VERSION = 1
-SPLITS = ("train", "val", "test")
 CHALEARN_SPLIT = {"train": "train", "val": "valid", "test": "test"}
 FER_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 CELEBA_PARTITION = {"train": 0, "val": 1, "test": 2}
