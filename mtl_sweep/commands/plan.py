@@ -8,6 +8,8 @@ from collections.abc import Collection
 from tabulate import tabulate
 
 from mtl_core.tasks import tasks_tag
+from mtl_core.trial import TrialConfig
+from mtl_sweep.budget import planned_budget
 from mtl_sweep.expand import Plan, Trial
 
 
@@ -37,50 +39,81 @@ def summary(plan: Plan) -> str:
 
 def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> str:
     """The plan as a text table or as JSON; keys in `done` are marked as already run."""
-    if fmt == "json":
-        return json.dumps(
-            {
-                "sweep": plan.spec.name,
-                "pretrain_jobs": [
-                    {
-                        "key": j.key,
-                        "stage": j.stage,
-                        "backbone": j.backbone,
-                        "tasks": list(j.tasks),
-                        "done": j.key in done,
-                        "config": j.config.identity(),
-                    }
-                    for j in plan.jobs
-                ],
-                "trials": [
-                    {
-                        "key": t.key,
-                        "tasks": list(t.tasks),
-                        "backbone": t.backbone,
-                        "pretrain": t.pretrain,
-                        "pretrain_key": t.pretrain_key,
-                        "weighting": t.weighting,
-                        "loss_weights": t.loss_weights,
-                        "seed": t.seed,
-                        "label": t.label,
-                        "done": t.key in done,
-                        "config": t.config.identity(),
-                    }
-                    for t in plan.trials
-                ],
-                "counts": {
-                    "main": len(plan.main),
-                    "reference": len(plan.reference),
-                    "pretrain_jobs": len(plan.jobs),
-                    "cells": plan.cells,
-                    "excluded": plan.excluded,
-                    "included": plan.included,
-                    "collapsed": dict(plan.collapsed),
-                    "done": sum(1 for t in plan.trials if t.key in done),
-                },
-            },
-            indent=2,
-        )
+    return _plan_json(plan, done) if fmt == "json" else _plan_table(plan, done)
+
+
+def _budget_json(config: TrialConfig) -> dict[str, object]:
+    budget = planned_budget(config)
+    return {"rule": config.train.budget.rule, "steps": budget.steps, "images": budget.images}
+
+
+def _plan_json(plan: Plan, done: Collection[str]) -> str:
+    jobs = [
+        {
+            "key": j.key,
+            "stage": j.stage,
+            "backbone": j.backbone,
+            "tasks": list(j.tasks),
+            "done": j.key in done,
+            "budget": _budget_json(j.config),
+            "config": j.config.identity(),
+        }
+        for j in plan.jobs
+    ]
+    trials = [
+        {
+            "key": t.key,
+            "tasks": list(t.tasks),
+            "backbone": t.backbone,
+            "pretrain": t.pretrain,
+            "pretrain_key": t.pretrain_key,
+            "weighting": t.weighting,
+            "loss_weights": t.loss_weights,
+            "seed": t.seed,
+            "label": t.label,
+            "done": t.key in done,
+            "budget": _budget_json(t.config),
+            "config": t.config.identity(),
+        }
+        for t in plan.trials
+    ]
+    counts = {
+        "main": len(plan.main),
+        "reference": len(plan.reference),
+        "pretrain_jobs": len(plan.jobs),
+        "cells": plan.cells,
+        "excluded": plan.excluded,
+        "included": plan.included,
+        "collapsed": dict(plan.collapsed),
+        "done": sum(1 for t in plan.trials if t.key in done),
+        "training_images": total_images(plan)[0],
+        "unsized_runs": total_images(plan)[1],
+    }
+    doc = {"sweep": plan.spec.name, "pretrain_jobs": jobs, "trials": trials, "counts": counts}
+    return json.dumps(doc, indent=2)
+
+
+def total_images(plan: Plan) -> tuple[int, int]:
+    """Images the sweep trains on (jobs included), and how many runs the spec cannot size
+    (their data must be read first). A step's images count once per source: gender and
+    smile share CelebA's."""
+    total = unknown = 0
+    for config in [t.config for t in plan.trials] + [j.config for j in plan.jobs]:
+        budget = planned_budget(config)
+        if budget.steps is None:
+            unknown += 1
+            continue
+        total += sum(budget.images[ts[0]] or 0 for ts in config.source_groups().values())
+    return total, unknown
+
+
+def _budget_cells(config: TrialConfig) -> list[object]:
+    budget = planned_budget(config)
+    images = ", ".join(f"{t} {'?' if n is None else f'{n:,}'}" for t, n in budget.images.items())
+    return ["?" if budget.steps is None else f"{budget.steps:,}", images]
+
+
+def _plan_table(plan: Plan, done: Collection[str]) -> str:
     out = []
     if plan.jobs:
         rows = [
@@ -89,21 +122,14 @@ def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> s
                 j.stage,
                 j.backbone,
                 tasks_tag(j.tasks),
-                j.config.train.epochs,
+                *_budget_cells(j.config),
                 sum(t.pretrain_key == j.key for t in plan.trials),
                 _status(j.key, done),
             ]
             for j in plan.jobs
         ]
-        out.append("Pretraining jobs")
-        out.append(
-            tabulate(
-                rows,
-                ["key", "stage", "backbone", "tasks", "epochs", "used by", "status"],
-                tablefmt="simple",
-            )
-        )
-        out.append("")
+        heads = ["key", "stage", "backbone", "tasks", "steps", "images", "used by", "status"]
+        out += ["Pretraining jobs", tabulate(rows, heads, tablefmt="simple"), ""]
     rows = [
         [
             t.key,
@@ -113,19 +139,18 @@ def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> s
             weights_text(t),
             t.seed,
             t.label or "",
+            *_budget_cells(t.config),
             _status(t.key, done),
         ]
         for t in plan.trials
     ]
-    out.append("Trials")
-    out.append(
-        tabulate(
-            rows,
-            ["key", "tasks", "backbone", "pretrain", "weights", "seed", "reference", "status"],
-            tablefmt="simple",
-        )
-    )
-    out.append("")
+    heads = ["key", "tasks", "backbone", "pretrain", "weights", "seed", "reference"]
+    heads += ["steps", "images", "status"]
+    out += ["Trials", tabulate(rows, heads, tablefmt="simple"), ""]
+    rules = sorted({c.train.budget.rule for c in [t.config for t in plan.trials]})
+    total, unknown = total_images(plan)
+    unsized = f", plus {unknown} run(s) sized when their data are read" if unknown else ""
+    out.append(f"budget: {', '.join(rules)}; training images over the sweep: {total:,}{unsized}")
     line = summary(plan)
     if done:
         n_done = sum(1 for t in plan.trials if t.key in done)
