@@ -34,3 +34,7 @@ def format_loc(loc: tuple[object, ...] | list[object]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+class InfraError(Exception):
+    """The tracking store or the Ray cluster is unreachable or broken (exit code 3)."""

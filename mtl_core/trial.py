@@ -171,7 +171,10 @@ class Execution:
     amp: bool  # bf16 autocast on CUDA
     channels_last: bool  # on CUDA
     threads: int  # torch intra-op threads
-    fail_epoch: int | None = None  # debug.fail_tasks: raise once at this epoch
+    fail_epoch: int | None = None  # debug.fail_tasks: raise once at this round
+    # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
+    # by key: a retry, or the next `run` after an interruption, continues from it.
+    checkpoint_dir: str | None = None
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""

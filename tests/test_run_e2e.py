@@ -148,7 +148,8 @@ def test_a_retried_trial_resumes_from_its_checkpoint(tmp_path):
     from mlflow import MlflowClient
 
     history = MlflowClient(box.uri).get_metric_history(trial.info.run_id, "train/loss")
-    assert sorted(m.step for m in history) == [0, 1]  # epoch 0 was not trained again
+    # Rounds of one step (S = 6): round 0 (step 1) was not trained again.
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
 
 
 def test_killing_the_driver_loses_no_finished_trial(tmp_path):

@@ -69,9 +69,11 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
     (trial,) = expand(spec).trials
     tracker, ctx = _context(tmp_path, spec)
     request = trial_request(trial, ctx)
-    request = replace(request, execution=replace(request.execution, fail_epoch=1))
+    execution = replace(request.execution, fail_epoch=1, checkpoint_dir=str(tmp_path / "ck"))
+    request = replace(request, execution=execution)
     with pytest.raises(InjectedFailure):
-        run_trial(request, work_dir=tmp_path / "work")
+        run_trial(request)
+    assert (tmp_path / "ck" / "resume.pt").is_file()  # round 0's state, kept for a retry
     (run,) = tracker.client.search_runs([ctx.experiment_id])
     assert run.info.status == "FAILED"
     assert (
@@ -80,7 +82,7 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
         .startswith("trainables.trainable.InjectedFailure: injected failure at round 1")
     )
 
-    run_trial(request, resume_dir=tmp_path / "work" / "checkpoint")
+    run_trial(request)  # a retry: finds the checkpoint by its key's folder
     (resumed,) = tracker.client.search_runs([ctx.experiment_id])
     assert resumed.info.run_id == run.info.run_id  # the same run, not a new one
     assert resumed.info.status == "FINISHED"
@@ -88,6 +90,7 @@ def test_an_injected_failure_ends_the_run_failed_and_a_resume_continues_it(tmp_p
     history = tracker.client.get_metric_history(run.info.run_id, "train/loss")
     # Rounds of one step each (S = 6): round 0 ends at step 1 and was not trained twice.
     assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
+    assert not (tmp_path / "ck").exists()  # a finished trial leaves no checkpoint behind
 
 
 def _batch(mask_age, mask_gender):

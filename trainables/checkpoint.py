@@ -11,8 +11,7 @@ from torch import nn
 
 from mtl_core.files import atomic_path
 
-STATE_FILE = "state.pt"  # everything needed to resume: model, optimizer, schedule, epoch ...
-BEST_FILE = "best.pt"  # the best-on-val model weights
+RESUME_FILE = "resume.pt"  # everything a later attempt needs: model, optimizer, best, ...
 
 
 def save(obj: Any, path: Path) -> None:

@@ -34,7 +34,7 @@ from trainables.trial_data import TrialData, load_data
 from trainables.trial_run import TrialRun, config_yaml
 from trainables.weighting import Weighting, build_weighting
 
-Reporter = Callable[[dict[str, Any], Path | None], None]
+Reporter = Callable[[dict[str, Any]], None]
 
 
 class InjectedFailure(RuntimeError):
@@ -59,22 +59,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_trial(
-    request: TrialRequest,
-    reporter: Reporter | None = None,
-    resume_dir: Path | None = None,
-    work_dir: Path | None = None,
-) -> dict[str, float]:
+def run_trial(request: TrialRequest, reporter: Reporter | None = None) -> dict[str, float]:
     """Train, select on val, test the best checkpoint, and log it all to MLflow.
 
-    `resume_dir` holds a checkpoint from an earlier attempt (Tune's, on a retry);
-    training continues after its epoch, in the same MLflow run. Without a reporter
-    (direct call), checkpoints go to `work_dir/checkpoint`. On any exception the run
-    ends FAILED with tag mtl_sweep.error, and the exception propagates.
+    After every round the trial's state goes to `execution.checkpoint_dir`; a later
+    attempt (a Tune retry, or the next `run` after an interruption) finds it there by key
+    and continues after that round, in the same MLflow run. The checkpoint is removed
+    when the trial finishes. On any exception the run ends FAILED with tag
+    mtl_sweep.error, and the exception propagates. `reporter` receives each round's
+    metrics (Ray Tune's report, under Tune).
     """
     started = time.perf_counter()
     ex = request.execution
-    state = ckpt.load(resume_dir / ckpt.STATE_FILE) if resume_dir else None
+    resume = Path(ex.checkpoint_dir) / ckpt.RESUME_FILE if ex.checkpoint_dir else None
+    state = ckpt.load(resume) if resume is not None and resume.is_file() else None
     tracker = TrialRun(
         ex.tracking_uri,
         ex.experiment_id,
@@ -84,13 +82,15 @@ def run_trial(
     )
     try:
         with tracker.system_metrics():
-            session = _setup(request, tracker, state, resume_dir)
-            _fit(session, request, tracker, reporter, work_dir)
+            session = _setup(request, tracker, state)
+            _fit(session, request, tracker, reporter, resume)
             result = _test(session, request, tracker, reporter, started)
     except BaseException as exc:
         tracker.fail(exc)
         raise
     tracker.finish(request.key, request.config.kind)
+    if resume is not None:
+        shutil.rmtree(resume.parent, ignore_errors=True)
     return result
 
 
@@ -140,7 +140,6 @@ def _setup(
     request: TrialRequest,
     tracker: TrialRun,
     state: dict[str, Any] | None,
-    resume_dir: Path | None,
 ) -> Session:
     """Log the params, load the data, build model, weighting, optimizer and schedule."""
     cfg, ex = request.config, request.execution
@@ -184,7 +183,7 @@ def _setup(
     rounds = plan_rounds(data, not cfg.matched, cfg.train.epochs, cfg.train.eval_every)
     session = Session(model, weighting, optimizer, scheduler, data, ctx, state is not None, rounds)
     if state is not None:
-        _restore(session, state, resume_dir)
+        _restore(session, state)
     return session
 
 
@@ -211,7 +210,7 @@ def _model(
     return model
 
 
-def _restore(session: Session, state: dict[str, Any], resume_dir: Path | None) -> None:
+def _restore(session: Session, state: dict[str, Any]) -> None:
     """Continue an earlier attempt from its checkpoint."""
     session.model.load_state_dict(state["model"])
     session.optimizer.load_state_dict(state["optimizer"])
@@ -219,8 +218,7 @@ def _restore(session: Session, state: dict[str, Any], resume_dir: Path | None) -
     session.weighting.load_state_dict(state["weighting"])
     session.start_round = int(state["round"]) + 1
     session.best_score, session.best_step = float(state["best_score"]), int(state["best_step"])
-    assert resume_dir is not None
-    session.best_state = ckpt.load(resume_dir / ckpt.BEST_FILE)
+    session.best_state = state["best_state"]
 
 
 def _fit(
@@ -228,7 +226,7 @@ def _fit(
     request: TrialRequest,
     tracker: TrialRun,
     reporter: Reporter | None,
-    work_dir: Path | None,
+    resume: Path | None,
 ) -> None:
     """Train round by round, validate, keep the best-on-val weights, checkpoint each round."""
     cfg, ex = request.config, request.execution
@@ -264,8 +262,10 @@ def _fit(
             "time/epoch_s": result.seconds,
         }
         tracker.log_metrics(metrics, step=r.metric_step)
-        report = {**metrics, "round": r.index, "step": r.metric_step, "final": False}
-        _checkpoint(reporter, work_dir, report, s, r.index, tracker)
+        if resume is not None:
+            ckpt.save(_state(s, r.index, tracker), resume)
+        if reporter is not None:
+            reporter({**metrics, "round": r.index, "step": r.metric_step, "final": False})
 
 
 def _test(
@@ -293,22 +293,13 @@ def _test(
         ckpt.save(s.best_state, path)
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
     if reporter is not None:
-        reporter({**final, "round": len(s.rounds) - 1, "final": True}, None)
+        reporter({**final, "round": len(s.rounds) - 1, "final": True})
     return final
 
 
-def _checkpoint(
-    reporter: Reporter | None,
-    work_dir: Path | None,
-    metrics: dict[str, Any],
-    s: Session,
-    round_index: int,
-    tracker: TrialRun,
-) -> None:
-    """Write state.pt and best.pt, and hand them to Tune (or keep them in work_dir)."""
-    if reporter is None and work_dir is None:
-        return
-    state = {
+def _state(s: Session, round_index: int, tracker: TrialRun) -> dict[str, Any]:
+    """Everything a later attempt needs to continue after `round_index`, in one file."""
+    return {
         "round": round_index,
         "model": ckpt.cpu_state(s.model),
         "optimizer": s.optimizer.state_dict(),
@@ -316,39 +307,18 @@ def _checkpoint(
         "weighting": s.weighting.state_dict(),
         "best_score": s.best_score,
         "best_step": s.best_step,
+        "best_state": s.best_state,
         "mlflow_run_id": tracker.run_id,
     }
-    if reporter is None:
-        assert work_dir is not None
-        target = work_dir / "checkpoint"
-        ckpt.save(state, target / ckpt.STATE_FILE)
-        ckpt.save(s.best_state, target / ckpt.BEST_FILE)
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="mtl-ckpt-"))
-    try:
-        ckpt.save(state, tmp / ckpt.STATE_FILE)
-        ckpt.save(s.best_state, tmp / ckpt.BEST_FILE)
-        reporter(metrics, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def tune_reporter(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-    """Report to Ray Tune; Tune persists the checkpoint directory to its storage."""
+def tune_reporter(metrics: dict[str, Any]) -> None:
+    """Report a round's metrics to Ray Tune (the checkpoint lives under the trial's key)."""
     from ray import tune
 
-    checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-    tune.report(metrics, checkpoint=checkpoint)
+    tune.report(metrics)
 
 
 def tune_trainable(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable; a retried trial resumes from its last checkpoint."""
-    from ray import tune
-
-    request: TrialRequest = config[TUNE_CONFIG_KEY]
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        run_trial(request, reporter=tune_reporter)
-        return
-    with checkpoint.as_directory() as resume:
-        run_trial(request, reporter=tune_reporter, resume_dir=Path(resume))
+    run_trial(config[TUNE_CONFIG_KEY], reporter=tune_reporter)

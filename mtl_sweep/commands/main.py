@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from mtl_core.errors import UserError
+from mtl_core.errors import InfraError, UserError
 from mtl_sweep import __version__
 
 SET_HELP = "Override a spec key, validated like the file (repeatable), e.g. train.epochs=3."
@@ -141,6 +141,17 @@ def _register() -> None:
 _register()
 
 
+def _is_store_error(exc: BaseException) -> bool:
+    """MLflow and database errors: the store went away or broke mid-command (exit 3)."""
+    names = {c.__module__.split(".")[0] for c in type(exc).__mro__}
+    return bool(names & {"mlflow", "sqlalchemy", "requests", "urllib3"})
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one line and exit code 2."""
     try:
@@ -148,6 +159,17 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except InfraError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
+    except KeyboardInterrupt:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if not _is_store_error(exc):
+            raise
+        click.echo(f"error: the tracking store failed: {_one_line(exc)}", err=True)
+        sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

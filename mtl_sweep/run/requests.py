@@ -22,8 +22,12 @@ class RunContext:
     parent_run_id: str | None
     cache_dir: Path
 
-    def execution(self, fail_epoch: int | None = None) -> Execution:
-        """The execution settings every trial of this sweep shares (never part of a key)."""
+    def checkpoint_dir(self, key: str) -> Path:
+        """The resume checkpoint of the trial or job `key` (under the shared cache folder)."""
+        return self.cache_dir / "checkpoints" / self.experiment_id / key
+
+    def execution(self, key: str, fail_epoch: int | None = None) -> Execution:
+        """The execution settings of trial `key` (never part of a key)."""
         train = self.spec.train
         return Execution(
             tracking_uri=self.tracking_uri,
@@ -37,6 +41,7 @@ class RunContext:
             channels_last=train.channels_last,
             threads=max(1, int(self.spec.resources.cpu)),
             fail_epoch=fail_epoch,
+            checkpoint_dir=str(self.checkpoint_dir(key)),
         )
 
 
@@ -67,7 +72,7 @@ def trial_request(trial: Trial, ctx: RunContext) -> TrialRequest:
     fail_epoch = debug.fail_epoch if trial.tasks in fail_sets else None
     return TrialRequest(
         config=trial.config,
-        execution=ctx.execution(fail_epoch),
+        execution=ctx.execution(trial.key, fail_epoch),
         name=trial.name,
         tags=_tags(ctx, trial.config, trial.pretrain),
     )
@@ -77,7 +82,7 @@ def job_request(job: PretrainJob, ctx: RunContext) -> TrialRequest:
     """The request for one pretraining job."""
     return TrialRequest(
         config=job.config,
-        execution=ctx.execution(),
+        execution=ctx.execution(job.key),
         name=f"pretrain/{job.stage}/{job.backbone}/{tasks_tag(job.tasks)}",
         tags=_tags(ctx, job.config, job.stage),
     )

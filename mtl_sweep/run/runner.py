@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,13 @@ from mtl_core.cachedir import default_cache_dir
 from mtl_core.errors import UserError
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
+from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
+from mtl_sweep.run.summary import print_skipped, print_summary
 from mtl_sweep.spec.load import load_spec
+from mtl_sweep.store.lease import Lease
 from mtl_sweep.store.tracker import Tracker
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
-
-LIST_DONE_MAX = 20  # list skipped keys one per line up to this many
 
 
 @dataclass
@@ -62,72 +63,141 @@ class Outcome:
 
     finished: list[TrialRequest] = field(default_factory=list)
     failed: list[tuple[TrialRequest, str]] = field(default_factory=list)  # request, error
+    interrupted: list[TrialRequest] = field(default_factory=list)  # stopped by a signal
+
+
+@dataclass
+class Work:
+    """What this invocation will run, and what is already done."""
+
+    jobs: list
+    trials: list
+    skipped: list  # trials already FINISHED
 
 
 def run_sweep(opts: RunOptions) -> int:
-    """Run a sweep end to end; returns the exit code (0 all finished, 1 some failed)."""
-    echo = click.echo
+    """Run a sweep end to end; returns the exit code.
+
+    0 when every trial finished, 1 when some failed, 128 + signal when interrupted.
+    """
     if not opts.verbose:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
-    spec = load_spec(opts.spec, opts.overrides)
-    plan = expand(spec, opts.spec)
-    uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
-    cache_dir = default_cache_dir(spec.data.cache_dir)
-    preflight(plan, cache_dir)
-
-    if opts.dry_run and not store_exists(uri):
-        echo(
-            f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials would run "
-            f"(no store at {uri} yet)"
+    interrupt = Interrupt()
+    with interrupt.installed():
+        spec = load_spec(opts.spec, opts.overrides)
+        plan = expand(spec, opts.spec)
+        uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
+        cache_dir = default_cache_dir(spec.data.cache_dir)
+        preflight(plan, cache_dir)
+        if opts.dry_run and not store_exists(uri):
+            click.echo(
+                f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials "
+                f"would run (no store at {uri} yet)"
+            )
+            return 0
+        tracker = Tracker(uri)
+        exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
+        work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
+        if opts.dry_run:
+            click.echo(
+                f"dry run: would run {len(work.jobs)} pretraining jobs and "
+                f"{len(work.trials)} trials"
+            )
+            return 0
+        assert exp_id is not None
+        return _drive(
+            tracker, plan, work, RunContext(spec, uri, exp_id, "", cache_dir), opts, interrupt
         )
-        return 0
-    tracker = Tracker(uri)
-    exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
+
+
+def _todo(tracker: Tracker, plan: Plan, experiment: str, exp_id: str | None, rerun: bool) -> Work:
+    """The jobs and trials not FINISHED yet (everything with --rerun)."""
     done_trials: set[str] = set()
     done_jobs: set[str] = set()
-    if exp_id is not None and not opts.rerun:
-        done_trials = tracker.finished_keys(spec.experiment)
-    if not opts.rerun:
+    if not rerun:
+        if exp_id is not None:
+            done_trials = tracker.finished_keys(experiment)
         done_jobs = tracker.finished_job_keys([j.key for j in plan.jobs])
-    todo_jobs = [j for j in plan.jobs if j.key not in done_jobs]
-    todo_trials = [t for t in plan.trials if t.key not in done_trials]
+    trials = [t for t in plan.trials if t.key not in done_trials]
     # A job is needed only if a trial that will run uses it.
-    needed = {t.pretrain_key for t in todo_trials}
-    todo_jobs = [j for j in todo_jobs if j.key in needed]
+    needed = {t.pretrain_key for t in trials}
+    jobs = [j for j in plan.jobs if j.key not in done_jobs and j.key in needed]
     skipped = [t for t in plan.trials if t.key in done_trials]
-    _print_skipped(skipped, len(plan.trials))
+    print_skipped(skipped, len(plan.trials))
+    return Work(jobs, trials, skipped)
 
-    if opts.dry_run:
-        echo(f"dry run: would run {len(todo_jobs)} pretraining jobs and {len(todo_trials)} trials")
-        return 0
-    assert exp_id is not None
-    stale = tracker.close_stale(exp_id, spec.name)
-    if stale:
-        echo(f"marked {stale} run(s) left RUNNING by an earlier driver as KILLED")
+
+def _drive(
+    tracker: Tracker, plan: Plan, work: Work, ctx: RunContext, opts: RunOptions, interrupt
+) -> int:
+    """Hold the sweep's lease, run the work, and leave every run in an honest state."""
+    spec, exp_id = ctx.spec, ctx.experiment_id
     sweep_run = tracker.sweep_run(exp_id, spec.name)
-    tracker.client.log_text(
-        sweep_run, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), C.SPEC_ARTIFACT
-    )
-    if spec.description:
-        tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
-
+    lease = Lease(tracker.client, sweep_run, ctx.tracking_uri, spec.name)
+    lease.acquire()  # before touching runs another live driver may own
+    ctx = replace(ctx, parent_run_id=sweep_run)
     started = time.monotonic()
     outcome = Outcome()
     status = "KILLED"  # unless we get to the end: interrupted, or the driver itself failed
     try:
-        if todo_jobs or todo_trials:
-            echo(f"running {len(todo_jobs)} pretraining job(s) and {len(todo_trials)} trial(s)")
-            ctx = RunContext(spec, uri, exp_id, sweep_run, cache_dir)
-            outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts)
-        else:
-            echo("nothing to run: every trial is done (use --rerun to run them again)")
-        _attach_report(tracker, uri, spec.experiment, spec.name, sweep_run)
-        status = "FAILED" if outcome.failed else "FINISHED"
+        stale = tracker.close_stale(exp_id, spec.name)
+        if stale:
+            click.echo(f"marked {stale} run(s) left RUNNING by an earlier driver as KILLED")
+        tracker.client.log_text(sweep_run, spec_yaml(spec), C.SPEC_ARTIFACT)
+        if spec.description:
+            tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
+        if opts.rerun:
+            _forget_checkpoints(ctx, work)
+        if (work.jobs or work.trials) and not interrupt.requested:
+            click.echo(
+                f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
+            )
+            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt)
+        elif not interrupt.requested:
+            click.echo("nothing to run: every trial is done (use --rerun to run them again)")
+        if not interrupt.requested:
+            _attach_report(tracker, ctx.tracking_uri, spec.experiment, spec.name, sweep_run)
+            status = "FAILED" if outcome.failed else "FINISHED"
     finally:
-        tracker.client.set_terminated(sweep_run, status)
-    elapsed = time.monotonic() - started
-    _print_summary(outcome, len(skipped), elapsed)
+        _settle(tracker, ctx, sweep_run, outcome, status, interrupt)
+        lease.release()
+    print_summary(outcome, len(work.skipped), time.monotonic() - started, interrupt)
+    if interrupt.requested:
+        return interrupt.exit_code
     return 1 if outcome.failed else 0
+
+
+def _settle(tracker, ctx, sweep_run, outcome: Outcome, status: str, interrupt) -> None:
+    """End the sweep run; interrupted trials' runs KILLED, any other child still RUNNING
+    FAILED with the reason. Guarded: a failing store must not hide the summary."""
+    reason = (
+        f"interrupted by {interrupt.name}; resumes from its last checkpoint on the next run"
+        if interrupt.requested
+        else "its driver ended while it was running"
+    )
+    interrupted = {r.key for r in outcome.interrupted}
+    end = "KILLED" if interrupt.requested else "FAILED"
+    try:
+        for run in tracker.children(ctx.experiment_id, sweep_run, ("RUNNING", "FAILED")):
+            # A stopped trial may have ended its own run FAILED on the way out.
+            stopped = run.data.tags.get(C.KEY) in interrupted
+            if run.info.status == "RUNNING" or stopped:
+                tracker.client.set_tag(run.info.run_id, C.ERROR, reason)
+                tracker.client.set_terminated(run.info.run_id, end)
+        tracker.client.set_terminated(sweep_run, status)
+    except Exception as exc:  # the store may be what failed; say so, keep the summary
+        click.echo(f"warning: could not update the tracking store at the end: {exc}", err=True)
+
+
+def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
+    """--rerun starts every trial afresh: drop their resume checkpoints."""
+    for item in [*work.jobs, *work.trials]:
+        shutil.rmtree(ctx.checkpoint_dir(item.key), ignore_errors=True)
+
+
+def spec_yaml(spec) -> str:
+    """The resolved spec as YAML, for the sweep run's spec.yaml artifact."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
 
 
 def preflight(plan: Plan, cache_dir: Path) -> None:
@@ -158,7 +228,9 @@ def preflight(plan: Plan, cache_dir: Path) -> None:
                 raise UserError(str(exc)) from None
 
 
-def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcome:
+def _tune(
+    plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions, interrupt: Interrupt
+) -> Outcome:
     """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address)."""
     import ray
 
@@ -174,10 +246,10 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     )
     started_here = _start_ray(opts)
     try:
-        results = _tuner(ctx.spec, searcher, len(jobs) + len(trials), opts).fit()
-        outcome = _outcome(results)
-        outcome.failed.extend(searcher.skipped)
-        _drop_checkpoints(results)
+        tuner = _tuner(ctx.spec, searcher, len(jobs) + len(trials), opts, interrupt.stopper())
+        outcome = _outcome(tuner.fit())
+        if not interrupt.requested:
+            outcome.failed.extend(searcher.skipped)
         return outcome
     finally:
         if started_here:
@@ -190,6 +262,8 @@ def _start_ray(opts: RunOptions) -> bool:
     if not address:
         # A local instance stays on loopback; Ray reads this when it is imported.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Our Interrupt handles SIGINT (Tune's own handler would report stopped trials as done).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     if not opts.verbose:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -211,7 +285,7 @@ def _start_ray(opts: RunOptions) -> bool:
     return True
 
 
-def _tuner(spec, searcher, total: int, opts: RunOptions):
+def _tuner(spec, searcher, total: int, opts: RunOptions, stopper):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
     from ray import tune
@@ -233,7 +307,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions):
         name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=spec.failure.retries),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        stop=stopper,
         callbacks=[progress],
         verbose=1 if opts.verbose else 0,
     )
@@ -251,7 +325,11 @@ def _tuner(spec, searcher, total: int, opts: RunOptions):
 
 
 def _outcome(results) -> Outcome:
-    """Sort Tune's results into finished and failed requests."""
+    """Sort Tune's results: finished only when the trial reported its final metrics.
+
+    Tune reports a trial it stopped (a signal) as TERMINATED without an error, so "no
+    error" alone would count an interrupted trial as done.
+    """
     outcome = Outcome()
     for result in results:
         request = (result.config or {}).get(TUNE_CONFIG_KEY)
@@ -259,17 +337,11 @@ def _outcome(results) -> Outcome:
             continue
         if result.error is not None:
             outcome.failed.append((request, _last_line(str(result.error))))
-        else:
+        elif (result.metrics or {}).get("final"):
             outcome.finished.append(request)
+        else:
+            outcome.interrupted.append(request)
     return outcome
-
-
-def _drop_checkpoints(results) -> None:
-    """Delete Tune's per-trial checkpoints of finished trials (MLflow keeps the best)."""
-    for result in results:
-        if result.error is None and result.path:
-            for ckpt_dir in Path(result.path).glob("checkpoint_*"):
-                shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
 def _last_line(text: str) -> str:
@@ -289,31 +361,3 @@ def _attach_report(tracker: Tracker, uri: str, experiment: str, sweep: str, run_
         click.echo(f"report not attached: {exc}", err=True)
         return
     tracker.client.log_text(run_id, text, C.REPORT_ARTIFACT)
-
-
-def _print_skipped(skipped, total: int) -> None:
-    if not skipped:
-        return
-    click.echo(f"{len(skipped)} of {total} trials already done (FINISHED in MLflow), skipped:")
-    for t in skipped[:LIST_DONE_MAX]:
-        click.echo(f"  {t.key}  {t.name}")
-    if len(skipped) > LIST_DONE_MAX:
-        click.echo(f"  ... and {len(skipped) - LIST_DONE_MAX} more (mtl-sweep plan lists them)")
-
-
-def _print_summary(outcome: Outcome, n_skipped: int, elapsed: float) -> None:
-    echo = click.echo
-    ran = len(outcome.finished)
-    echo(
-        f"finished {ran}, failed {len(outcome.failed)}, already done {n_skipped} in {elapsed:.0f}s"
-    )
-    if outcome.failed:
-        echo("failed:", err=True)
-        for request, error in outcome.failed:
-            cfg = request.config
-            detail = {
-                k: getattr(cfg, k)
-                for k in ("tasks", "backbone", "weighting", "loss_weights", "seed")
-            }
-            echo(f"  {request.key}  {request.name}  {detail}", err=True)
-            echo(f"    {error}", err=True)

@@ -21,8 +21,12 @@ class Tracker:
     """A thin wrapper over MlflowClient that speaks the run contract."""
 
     def __init__(self, uri: str) -> None:
+        """Check the store (InfraError, exit 3, within seconds), then open a client."""
         from mlflow import MlflowClient
 
+        from mtl_sweep.store.health import check_store
+
+        check_store(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
 
@@ -103,6 +107,12 @@ class Tracker:
             tags={C.KIND: C.KIND_SWEEP, C.SWEEP: sweep},
         )
         return run.info.run_id
+
+    def children(self, experiment_id: str, parent: str, statuses: tuple[str, ...]) -> list[Run]:
+        """Runs under the parent run `parent` whose status is one of `statuses`."""
+        # search_runs has no OR: filter the parent's runs by status here.
+        filt = f"tags.`{C.PARENT}` = '{parent}'"
+        return [r for r in self.runs([experiment_id], filt) if r.info.status in statuses]
 
     def close_stale(self, experiment_id: str, sweep: str) -> int:
         """Mark child runs left RUNNING by a dead driver as KILLED; returns how many.

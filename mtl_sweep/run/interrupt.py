@@ -1,0 +1,75 @@
+"""SIGINT and SIGTERM during `mtl-sweep run`: stop Tune cleanly, never report success.
+
+The first signal asks Tune to stop every trial (a Tune Stopper, polled between results);
+trials keep their last checkpoint and resume from it on the next run. A second signal
+aborts at once. The driver then exits 128 + signal: 130 for SIGINT, 143 for SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupt:
+    """Which signal arrived, if any, and a Tune Stopper that obeys it."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        """True once SIGINT or SIGTERM arrived."""
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        """SIGINT or SIGTERM."""
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+        assert self.signum is not None
+        return 128 + self.signum
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # the second signal: abort now
+        self.signum = signum
+        click.echo(
+            f"\n{signal.Signals(signum).name}: stopping the trials; they resume from their "
+            "last checkpoint on the next run (signal again to abort now)",
+            err=True,
+        )
+
+    @contextmanager
+    def installed(self) -> Iterator[Interrupt]:
+        """Handle SIGINT and SIGTERM in this block (the main thread only)."""
+        old = {s: signal.signal(s, self._handle) for s in SIGNALS}
+        try:
+            yield self
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+    def stopper(self) -> Any:
+        """A Tune Stopper that stops the whole experiment once a signal arrived."""
+        from ray.tune.stopper import Stopper
+
+        interrupt = self
+
+        class OnSignal(Stopper):
+            def __call__(self, trial_id: str, result: dict) -> bool:
+                return interrupt.requested
+
+            def stop_all(self) -> bool:
+                return interrupt.requested
+
+        return OnSignal()
