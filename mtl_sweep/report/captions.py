@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mtl_sweep.report.cells import BETTER, MISSING, WORSE, best_rows, gain_unit, shown
 from mtl_sweep.report.compare import detectable
-from mtl_sweep.report.stats import POWER, WILCOXON_MIN_N
+from mtl_sweep.report.stats import NO_SPREAD, POWER, WILCOXON_MIN_N
 from mtl_sweep.report.tables import MULTI, Report, Row, Table
 from mtl_sweep.tasks import PRIMARY_METRIC
 
@@ -110,7 +110,7 @@ def paired_caption(table: Table, report: Report) -> str:
         parts.append(f"p (Wilcoxon): signed-rank check where n ≥ {WILCOXON_MIN_N}, unadjusted.")
     if any(t.n == 1 for t in tests):
         parts.append(_one_seed())
-    if any(t.no_test == "no spread" for t in tests):
+    if any(t.no_test == NO_SPREAD for t in tests):
         parts.append("no spread: the gain was the same on every seed, so a t-test is undefined.")
     parts.append(detectable_text(rows, report))
     return " ".join(p for p in parts if p)

@@ -4,7 +4,7 @@ A multi-task row's baseline for task t is the one single-task t row with the sam
 backbone, pretraining and settings (the params both log agree). Rows are paired by seed:
 a seed counts for a task only where both sides finished it, and for Δm only where the row
 and every baseline finished it. Holm's correction runs over every paired test of the
-report at once (`adjust`), so a cell's adjusted p-value does not change with --group-by.
+report at once (`compare`), so a cell's adjusted p-value does not change with --group-by.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mtl_sweep.report.stats import (
     holm_adjust,
     mean_ci,
     min_detectable_difference,
-    paired,
+    paired_many,
 )
 from mtl_sweep.tasks import PRIMARY_METRIC, TASKS
 
@@ -80,23 +80,44 @@ def baselines(row: Row, singles: Sequence[Row]) -> tuple[dict[str, Row], str]:
     return found, why
 
 
-def attach(row: Row, singles: Sequence[Row], alpha: float = DEFAULT_ALPHA) -> None:
-    """Set a multi-task row's paired tests (`row.paired`), Δm and per-task gains.
+def compare(rows: Sequence[Row], singles: Sequence[Row], alpha: float = DEFAULT_ALPHA) -> int:
+    """Set each multi-task row's paired tests (`row.paired`), Δm and per-task gains, then
+    Holm-adjust all the tests as one family; returns its size m.
 
-    Each task with a baseline gets a paired test over the seeds both finished. Δm and the
-    gains are computed seed by seed over the seeds the row shares with every baseline;
-    each is reported as the mean over those seeds with its (1 - alpha) Student-t interval.
+    Each task with a baseline gets a paired test over the seeds both finished; all the
+    cells go through scipy together (`paired_many`). Δm and the gains are computed seed by
+    seed over the seeds a row shares with every baseline; each is reported as the mean over
+    those seeds with its (1 - alpha) Student-t interval.
     """
-    found, why = baselines(row, singles)
-    keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in row.tasks}
-    for task, base in found.items():
-        mtl, stl = row.values.get(keys[task], {}), base.values.get(keys[task], {})
-        test = paired(mtl, stl, PRIMARY_METRIC[task].sign, alpha)
+    cells: list[tuple[Row, str]] = []
+    values = []
+    for row in rows:
+        found, why = baselines(row, singles)
+        for task, base in found.items():
+            key = C.TEST + PRIMARY_METRIC[task].name
+            cells.append((row, task))
+            values.append((row.values.get(key, {}), base.values.get(key, {}), _sign(task)))
+        if why:
+            row.delta_note = why
+        else:
+            _attach_delta_m(row, found, alpha)
+    for (row, task), test in zip(cells, paired_many(values, alpha), strict=True):
         if test is not None:
             row.paired[task] = test
-    if why:
-        row.delta_note = why
-        return
+    tested = [(row, task) for row, task in cells if task in row.paired]
+    adjusted = holm_adjust([row.paired[task] for row, task in tested], alpha)
+    for (row, task), test in zip(tested, adjusted, strict=True):
+        row.paired[task] = test
+    return sum(test.tested for test in adjusted)
+
+
+def _sign(task: str) -> int:
+    return PRIMARY_METRIC[task].sign
+
+
+def _attach_delta_m(row: Row, found: Mapping[str, Row], alpha: float) -> None:
+    """Δm and per-task gains over the seeds `row` shares with every baseline in `found`."""
+    keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in row.tasks}
     shared = set.intersection(
         *(set(row.values.get(keys[t], {})) & set(found[t].values.get(keys[t], {})) for t in keys)
     )
@@ -116,15 +137,6 @@ def attach(row: Row, singles: Sequence[Row], alpha: float = DEFAULT_ALPHA) -> No
     for t in keys:
         gains = [task_gain(t, at(row, t, s), at(found[t], t, s)) for s in seeds]
         row.gains[t] = mean_ci(gains, 1 - alpha)
-
-
-def adjust(rows: Sequence[Row], alpha: float) -> int:
-    """Holm-adjust every paired test of `rows` as one family; returns its size m."""
-    cells = [(row, task) for row in rows for task in row.paired]
-    adjusted = holm_adjust([row.paired[task] for row, task in cells], alpha)
-    for (row, task), test in zip(cells, adjusted, strict=True):
-        row.paired[task] = test
-    return sum(test.tested for test in adjusted)
 
 
 def detectable(rows: Sequence[Row], alpha: float) -> dict[str, tuple[int, float]]:

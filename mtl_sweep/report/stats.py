@@ -8,6 +8,7 @@ better, -1 where lower is better, so a positive gain always means multi-task is 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ POWER = 0.8  # the power the minimum detectable difference is quoted at
 # No test where the gains' std is below this fraction of their scale: the gains are then
 # one value up to float rounding, and a t statistic would be ±inf or noise over noise.
 _ZERO_SPREAD = 1e-12
+NO_SPREAD = "no spread"  # Paired.no_test where every pair had the same gain
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,19 @@ def mean_ci(values: Iterable[float], confidence: float = 1 - DEFAULT_ALPHA) -> I
 
     With zero spread the interval is the mean itself; with n < 2 it is NaN.
     """
-    from scipy import stats
-
     s = Stat.of(values)
     if s.n < 2:
         return Interval(s.mean, s.std, s.n)
-    if _no_spread(s):
-        return Interval(s.mean, s.std, s.n, s.mean, s.mean)
-    low, high = stats.t.interval(confidence, s.n - 1, loc=s.mean, scale=s.std / math.sqrt(s.n))
-    return Interval(s.mean, s.std, s.n, float(low), float(high))
+    half = t_quantile(confidence, s.n - 1) * s.std / math.sqrt(s.n)
+    return Interval(s.mean, s.std, s.n, s.mean - half, s.mean + half)
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(confidence: float, df: int) -> float:
+    """t(1 - (1 - confidence)/2, df) from scipy.stats.t, cached: a report asks for few."""
+    from scipy import stats
+
+    return float(stats.t.ppf(1 - (1 - confidence) / 2, df))
 
 
 def _no_spread(s: Stat) -> bool:
@@ -87,8 +93,7 @@ class Paired:
     ci_high: float
     p_value: float  # two-sided paired t-test (scipy.stats.ttest_rel)
     p_wilcoxon: float  # two-sided Wilcoxon signed-rank, only where n >= WILCOXON_MIN_N
-    mdd: float  # smallest true gain detected with POWER at this n and spread
-    no_test: str = ""  # "n = 1", "no spread": why p_value is NaN
+    no_test: str = ""  # "n = 1" or NO_SPREAD: why p_value is NaN
     p_adjusted: float = math.nan  # Holm over the report's tests
     significant: bool = False  # p_adjusted < alpha
 
@@ -117,52 +122,69 @@ def paired(
 
     Seeds present on one side only are dropped. The interval is the (1 - alpha) Student-t
     interval of the mean gain; the p-value is scipy's two-sided paired t-test
-    (`ttest_rel` on s·M against s·S, i.e. a one-sample t-test of the gains). None when
-    no seed is shared.
+    (`ttest_rel` on s·M against s·S, i.e. a one-sample t-test of the gains), and from
+    WILCOXON_MIN_N pairs on, scipy's Wilcoxon signed-rank test of the gains is added.
+    None when no seed is shared.
     """
+    return paired_many([(mtl, stl, sign)], alpha)[0]
+
+
+def paired_many(
+    cells: Sequence[tuple[Mapping[int, float], Mapping[int, float], int]],
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Paired | None]:
+    """`paired` over many (mtl, stl, sign) cells at once.
+
+    Cells with the same number of pairs n go through scipy as one (cells, n) array along
+    axis 1: a report of hundreds of cells makes a few scipy calls instead of hundreds.
+    """
+    out: list[Paired | None] = [None] * len(cells)
+    groups: dict[int, list[int]] = {}
+    shared = [tuple(sorted(set(mtl) & set(stl))) for mtl, stl, _ in cells]
+    for i, seeds in enumerate(shared):
+        if seeds:
+            groups.setdefault(len(seeds), []).append(i)
+    for idx in groups.values():
+        m = np.array([[cells[i][0][s] for s in shared[i]] for i in idx], dtype=float)  # (k, n)
+        b = np.array([[cells[i][1][s] for s in shared[i]] for i in idx], dtype=float)
+        up = np.array([[cells[i][2]] for i in idx], dtype=float)  # (k, 1): each cell's sign
+        for i, test in zip(idx, _paired_block(m, b, up, alpha), strict=True):
+            out[i] = replace(test, seeds=shared[i])
+    return out
+
+
+def _paired_block(m: np.ndarray, b: np.ndarray, up: np.ndarray, alpha: float) -> list[Paired]:
+    """Tests for k cells of n pairs: values m and b (k, n), signs up (k, 1)."""
     from scipy import stats
 
-    seeds = tuple(sorted(set(mtl) & set(stl)))
-    if not seeds:
-        return None
-    m = np.array([mtl[s] for s in seeds], dtype=float)
-    b = np.array([stl[s] for s in seeds], dtype=float)
-    gains = sign * (m - b)
-    ci = mean_ci(gains, 1 - alpha)
-    base = Paired(
-        seeds=seeds,
-        mtl_mean=float(m.mean()),
-        stl_mean=float(b.mean()),
-        diff_mean=ci.mean,
-        diff_std=ci.std,
-        ci_low=ci.low,
-        ci_high=ci.high,
-        p_value=math.nan,
-        p_wilcoxon=math.nan,
-        mdd=math.nan,
-    )
-    if len(seeds) < 2:
-        return replace(base, no_test="n = 1")
-    if _no_spread(ci):
-        return replace(base, no_test="no spread")
-    p = float(stats.ttest_rel(sign * m, sign * b).pvalue)
-    return replace(
-        base,
-        p_value=p,
-        p_wilcoxon=wilcoxon_p(gains) if len(seeds) >= WILCOXON_MIN_N else math.nan,
-        mdd=min_detectable_difference(len(seeds), ci.std, alpha),
-    )
+    k, n = m.shape
+    gains = up * (m - b)
+    cis = [mean_ci(g, 1 - alpha) for g in gains]
+    tests = [
+        Paired((), float(mm), float(bm), c.mean, c.std, c.low, c.high, math.nan, math.nan)
+        for mm, bm, c in zip(m.mean(axis=1), b.mean(axis=1), cis, strict=True)
+    ]
+    if n < 2:
+        return [replace(t, no_test="n = 1") for t in tests]
+    spread = np.array([not _no_spread(c) for c in cis])
+    p, w = np.full(k, math.nan), np.full(k, math.nan)
+    if spread.any():
+        p[spread] = stats.ttest_rel((up * m)[spread], (up * b)[spread], axis=1).pvalue
+        if n >= WILCOXON_MIN_N:
+            w[spread] = wilcoxon_p(gains[spread])
+    return [
+        replace(t, p_value=float(pv), p_wilcoxon=float(wv)) if ok else replace(t, no_test=NO_SPREAD)
+        for t, ok, pv, wv in zip(tests, spread, p, w, strict=True)
+    ]
 
 
-def wilcoxon_p(gains: Sequence[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of the gains (zeros dropped); NaN if all zero."""
+def wilcoxon_p(gains: np.ndarray) -> np.ndarray:
+    """Two-sided Wilcoxon signed-rank p-values of each row of gains (k, n), zeros dropped."""
     from scipy import stats
 
-    if not np.any(np.asarray(gains, dtype=float)):
-        return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # exact → normal approximation note
-        return float(stats.wilcoxon(gains).pvalue)
+        return np.asarray(stats.wilcoxon(gains, axis=1).pvalue, dtype=float)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

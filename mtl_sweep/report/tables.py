@@ -27,7 +27,7 @@ import pandas as pd
 from mtl_sweep import contract as C
 from mtl_sweep.errors import UserError
 from mtl_sweep.report import GROUP_KEYS
-from mtl_sweep.report.compare import adjust, attach
+from mtl_sweep.report.compare import compare
 from mtl_sweep.report.compare import delta_m as delta_m  # re-exported: callers import it here
 from mtl_sweep.report.compare import task_gain as task_gain
 from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
@@ -162,11 +162,10 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
     alpha = check_alpha(alpha)
     trials = resolve_outcomes(sweep.runs)
     rows = _rows(trials)
-    multi = [r for r in rows if r.block == MULTI]
-    for row in multi:
-        attach(row, [r for r in rows if r.block == SINGLE], alpha)
-    # Before the rows are split into tables, so the family is the whole report.
-    tests = adjust(multi, alpha)
+    # Before the rows are split into tables, so Holm's family is the whole report.
+    tests = compare(
+        [r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha
+    )
     stage_data = {
         r.pretrain: tuple(sorted({d for ds in r.datasets.values() for d in ds}))
         for r in rows
