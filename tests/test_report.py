@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import scipy.stats
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
@@ -248,13 +249,17 @@ def test_cells_are_mean_and_sample_std_over_seeds_with_n_stated_once(uri):
     assert table["ResNet-18-Age"]["weights"] == table["ResNet-18-Age"]["Δm (%)"] == ""
     assert "Mean ± sample std over n = 3 seeds." in text
     assert "(n=" not in text
-    gains = [
-        task_gain("age", 4.8, 5.2),
-        task_gain("gender", 0.92, 0.91),
-        task_gain("emotion", 0.55, 0.50),
-        task_gain("smile", 0.87, 0.86),
+    # Δm seed by seed, then its mean and 95% Student-t interval over the seeds.
+    mtl = {"age": 4.8, "gender": 0.92, "emotion": 0.55, "smile": 0.87}
+    per_seed = [
+        delta_m(
+            mtl, {"age": 5.0 + 0.2 * s, "gender": 0.90 + 0.01 * s, "emotion": 0.5, "smile": 0.86}
+        )
+        for s in range(3)
     ]
-    assert table[FOUR]["Δm (%)"] == f"{sum(gains) / 4:+.2f}"
+    mean = statistics.mean(per_seed)
+    half = scipy.stats.t.ppf(0.975, 2) * statistics.stdev(per_seed) / 3**0.5
+    assert table[FOUR]["Δm (%)"] == f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
 
 
 def test_fixed_weights_and_strategies_are_separate_rows(uri):
@@ -280,17 +285,16 @@ def test_delta_m_uses_only_the_seeds_shared_with_the_single_task_rows(uri):
     study.seeds(("age", "gender"), [{"age": 5.0, "gender": 0.85}, {"age": 5.0, "gender": 0.85}])
     report = build_report(uri)
     (row,) = [r for r in report.tables[0].rows if r.block == "multi-task"]
-    # Seeds 0 and 1 only: age 5.5 vs 5.0, gender 0.85 vs 0.85.
+    # Seeds 0 and 1 only, Δm seed by seed, then averaged.
     assert row.delta_m.n == 2
-    assert row.delta_m.mean == pytest.approx(
-        delta_m({"age": 5.0, "gender": 0.85}, {"age": 5.5, "gender": 0.85})
-    )
     per_seed = [
         delta_m({"age": 5.0, "gender": 0.85}, {"age": 5.0, "gender": 0.80}),
         delta_m({"age": 5.0, "gender": 0.85}, {"age": 6.0, "gender": 0.90}),
     ]
+    assert row.delta_m.mean == pytest.approx(statistics.mean(per_seed))
     assert row.delta_m.std == pytest.approx(statistics.stdev(per_seed))
-    assert row.gains["age"].mean == pytest.approx(task_gain("age", 5.0, 5.5))
+    age_gains = [task_gain("age", 5.0, 5.0), task_gain("age", 5.0, 6.0)]
+    assert row.gains["age"].mean == pytest.approx(statistics.mean(age_gains))
     rows = by_model(md_table(render(report), TITLE))
     # n differs between cells, so every cell states its own.
     assert rows["ResNet-18-Age_Gender"]["Δm (%)"].endswith("(n=2)")
@@ -475,7 +479,8 @@ def test_every_format_parses_back(uri):
     assert "|---" in github.replace(" ", "").replace(":", "")
 
     page = render(report, "html")
-    assert page.count("<table>") == 1 and "<caption>" in page
+    # The table, then its paired differences.
+    assert page.count("<table>") == 2 and page.count("<caption>") == 2
     assert "<b>4.80 ± 0.00</b>" in page
 
 

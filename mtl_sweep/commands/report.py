@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from mtl_core.errors import UserError
-from mtl_sweep.report import DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
+from mtl_sweep.report import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
 
 # --out's suffix picks the format when --format is not given.
 SUFFIX_FORMATS: dict[str, str] = {
@@ -58,7 +58,7 @@ SUFFIX_FORMATS: dict[str, str] = {
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE.png",
-    help="Also draw each task's multi-task gain over single-task, with seed error bars.",
+    help="Also draw each task's multi-task gain over single-task, with its interval.",
 )
 @click.option(
     "--group-by",
@@ -66,6 +66,14 @@ SUFFIX_FORMATS: dict[str, str] = {
     show_default=True,
     metavar="KEYS",
     help=f"Comma-separated keys to split tables on ({', '.join(GROUP_KEYS)}), or none.",
+)
+@click.option(
+    "--alpha",
+    type=float,
+    default=DEFAULT_ALPHA,
+    show_default=True,
+    help="Significance level: ▲/▼ where the Holm-adjusted paired p < alpha; "
+    "intervals are (1 - alpha) confidence intervals.",
 )
 def report(
     experiment: str | None,
@@ -75,6 +83,7 @@ def report(
     out: Path | None,
     plot_path: Path | None,
     group_by: str,
+    alpha: float,
 ) -> None:
     """Rebuild the single-task vs multi-task tables of a sweep from MLflow alone."""
     from mtl_sweep.report import build_report
@@ -86,7 +95,7 @@ def report(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     keys = [k.strip() for k in group_by.split(",")]
-    built = build_report(uri, experiment, sweep, keys)
+    built = build_report(uri, experiment, sweep, keys, alpha)
     fmt = fmt or (SUFFIX_FORMATS.get(out.suffix.lower(), "markdown") if out else "markdown")
     text = render(built, fmt)
     if out is None:

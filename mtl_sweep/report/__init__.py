@@ -1,8 +1,11 @@
 """`mtl-sweep report`: single-task vs multi-task comparison tables rebuilt from MLflow.
 
-The stages, one module each: `query` reads one sweep's runs into a pandas frame through
-the run contract, `tables` aggregates them (mean ± std over seeds, Δm), `render` formats
-the tables, `plot` draws the per-task gains and `command` is the click command.
+The stages: `query` reads one sweep's runs into a pandas frame through the run contract,
+`tables` aggregates them (mean ± std over seeds) and `layout` splits them into tables,
+`compare` pairs multi-task rows with single-task rows by seed (Δm, paired tests, Holm)
+using the pure statistics of `stats`; `render` formats the tables (with `cells`,
+`captions` and `export` for CSV and JSON), `plot` draws the per-task gains with their
+intervals and `command` is the click command.
 
 Importing this package is cheap: mlflow, pandas and matplotlib load on first use.
 """
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 FORMATS: tuple[str, ...] = ("markdown", "github", "latex", "csv", "html", "json")
 GROUP_KEYS: tuple[str, ...] = ("backbone", "pretrain", "weighting")  # what tables split on
 DEFAULT_GROUP_BY: tuple[str, ...] = ("backbone", "pretrain")  # one table per backbone x pretrain
+DEFAULT_ALPHA = 0.05  # significance level of the paired tests; intervals are 1 - alpha
 
 
 def build_report(
@@ -25,16 +29,19 @@ def build_report(
     experiment: str | None = None,
     sweep: str | None = None,
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    alpha: float = DEFAULT_ALPHA,
 ) -> Report:
     """Read a sweep's runs from the MLflow store at `uri` and aggregate them into tables.
 
-    `experiment` and `sweep` default to the most recent sweep in the store. Raises
-    UserError for a sqlite store that does not exist or an unknown experiment or sweep.
+    `experiment` and `sweep` default to the most recent sweep in the store; `alpha` is
+    the significance level of the paired tests. Raises UserError for a sqlite store that
+    does not exist, an unknown experiment or sweep, or an alpha outside (0, 1).
     """
     from mtl_sweep.report.query import load_sweep
-    from mtl_sweep.report.tables import build_tables
+    from mtl_sweep.report.tables import build_tables, check_alpha
 
-    return build_tables(load_sweep(uri, experiment, sweep), group_by)
+    check_alpha(alpha)  # before the store is read
+    return build_tables(load_sweep(uri, experiment, sweep), group_by, alpha)
 
 
 def render_report(
@@ -43,11 +50,19 @@ def render_report(
     sweep: str | None = None,
     fmt: str = "markdown",
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    alpha: float = DEFAULT_ALPHA,
 ) -> str:
     """The report of a sweep as text in `fmt` (one of FORMATS); see `build_report`."""
     from mtl_sweep.report.render import render
 
-    return render(build_report(uri, experiment, sweep, group_by), fmt)
+    return render(build_report(uri, experiment, sweep, group_by, alpha), fmt)
 
 
-__all__ = ["DEFAULT_GROUP_BY", "FORMATS", "GROUP_KEYS", "build_report", "render_report"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_GROUP_BY",
+    "FORMATS",
+    "GROUP_KEYS",
+    "build_report",
+    "render_report",
+]

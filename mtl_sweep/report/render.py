@@ -1,30 +1,51 @@
 """Formatting a Report: markdown, GitHub markdown, LaTeX (booktabs), CSV, HTML and JSON.
 
-tabulate draws the markdown and HTML tables, pandas' Styler the LaTeX ones and pandas the
-CSV. This module only turns aggregated numbers into cell text (rounding, percent, bold for
-the best value, `—` for a cell with no finished run) and adds captions and footnotes.
+tabulate draws the markdown and HTML tables, pandas' Styler the LaTeX ones; CSV and JSON
+come from `export`. This module lays out the cell text of `cells` and the captions of
+`captions`. Under each table with multi-task rows comes its table of paired differences
+(multi-task minus single-task, seed by seed, with intervals and Holm-adjusted p-values).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from mtl_core.errors import UserError
-from mtl_core.tasks import Metric
+from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report import FORMATS
-from mtl_sweep.report.tables import MULTI, REFERENCE, Column, Report, Row, Stat, Table
+from mtl_sweep.report.captions import (
+    LATEX_DELTA_CONVENTION,
+    caption,
+    delta_convention,
+    delta_interval,
+    notes,
+    paired_caption,
+    summary,
+)
+from mtl_sweep.report.cells import (
+    BETTER,
+    WORSE,
+    best_rows,
+    cell_text,
+    decimals,
+    delta_text,
+    direction,
+    gain_decimals,
+    gain_text,
+    interval_text,
+    no_test_text,
+    p_text,
+    shown,
+)
+from mtl_sweep.report.export import to_csv, to_json
+from mtl_sweep.report.stats import WILCOXON_MIN_N
+from mtl_sweep.report.tables import MULTI, REFERENCE, Report, Row, Table
 
-MISSING = "—"  # a cell the row trained but has no finished run for
-MAX_NOTES = 12  # rows listed in a table's failure footnote before "and N more"
 _REF_MARK = "@@reference-models@@"  # placeholder row, replaced by each format's separator
-DECIMALS: dict[str, int] = {"age_mae": 2, "age_eps": 3}  # shown decimals; accuracies: 1 (%)
-DELTA_DECIMALS = 2
 
 
 def render(report: Report, fmt: str = "markdown") -> str:
@@ -33,63 +54,13 @@ def render(report: Report, fmt: str = "markdown") -> str:
         "markdown": lambda r: _markdown(r, "pipe"),
         "github": lambda r: _markdown(r, "github"),
         "latex": _latex,
-        "csv": _csv,
+        "csv": to_csv,
         "html": _html,
-        "json": _json,
+        "json": to_json,
     }
     if fmt not in renderers:
         raise UserError(f"unknown report format {fmt!r}; known: {', '.join(FORMATS)}")
     return renderers[fmt](report)
-
-
-# --- numbers -----------------------------------------------------------------------------
-
-
-def decimals(metric: Metric) -> int:
-    """Shown decimals: 1 for accuracies in percent, 2 for MAE in years, 3 for epsilon."""
-    return DECIMALS.get(metric.name, 1 if metric.percent else 2)
-
-
-def shown(value: float, metric: Metric) -> float:
-    """A stored value in display units (accuracy fractions become percent)."""
-    return value * 100.0 if metric.percent else value
-
-
-def cell_text(stat: Stat, metric: Metric, with_n: bool) -> str:
-    """`91.2 ± 0.3`, `5.31` for one seed, `—` for none; `(n=2)` appended when asked."""
-    if stat.n == 0:
-        return MISSING
-    d = decimals(metric)
-    text = f"{shown(stat.mean, metric):.{d}f}"
-    if stat.n > 1:
-        text += f" ± {shown(stat.std, metric):.{d}f}"
-    return f"{text} (n={stat.n})" if with_n else text
-
-
-def delta_text(stat: Stat | None, with_n: bool) -> str:
-    """Δm with its sign, e.g. `+1.46`; `—` when it could not be computed."""
-    if stat is None:
-        return MISSING
-    text = f"{stat.mean:+.{DELTA_DECIMALS}f}"
-    return f"{text} (n={stat.n})" if with_n else text
-
-
-def best_rows(table: Table, column: Column | None) -> set[int]:
-    """Indices of the rows holding the best shown value of a metric column (or of Δm when
-    `column` is None). Ties at the shown precision all count; a column with fewer than two
-    values has no best."""
-    found: dict[int, float] = {}
-    for i, row in enumerate(table.rows):
-        if column is None:
-            if row.block == MULTI and row.delta_m is not None:
-                found[i] = round(row.delta_m.mean, DELTA_DECIMALS)
-        elif (stat := row.cells.get(column.key)) is not None and stat.n:
-            found[i] = round(shown(stat.mean, column.metric), decimals(column.metric))
-    if len(found) < 2:
-        return set()  # a single value is not a comparison
-    higher = column is None or column.metric.higher_is_better
-    best = max(found.values()) if higher else min(found.values())
-    return {i for i, v in found.items() if v == best}
 
 
 # --- the shared grid of cell strings -----------------------------------------------------
@@ -97,10 +68,16 @@ def best_rows(table: Table, column: Column | None) -> set[int]:
 
 @dataclass
 class Markup:
-    """How one format escapes text and marks the best value."""
+    """How one format escapes text, marks the best value and a significant difference."""
 
     escape: Callable[[str], str]
     bold: Callable[[str], str]
+    better: str = f" {BETTER}"  # appended to a significantly better multi-task value
+    worse: str = f" {WORSE}"
+
+    def sign(self, direction: int) -> str:
+        """The marker for a test's direction (+1 better, -1 worse, 0 none)."""
+        return {1: self.better, -1: self.worse}.get(direction, "")
 
 
 MARKDOWN = Markup(lambda s: s.replace("|", r"\|"), lambda s: f"**{s}**")
@@ -119,13 +96,22 @@ _LATEX_ESCAPES = {
     "±": r"$\pm$",
     "Δ": r"$\Delta$",
     "ε": r"$\varepsilon$",
+    "α": r"$\alpha$",
+    "≥": r"$\geq$",
+    "<": "$<$",  # text-mode < and > print as ¡ and ¿ in LaTeX's default font encoding
+    ">": "$>$",
     "—": "---",
+    "–": "--",
     "−": "$-$",
+    BETTER: r"$^{\dagger}$",  # the significance markers become daggers
+    WORSE: r"$^{\ddagger}$",
 }
 _LATEX_RE = re.compile("|".join(re.escape(c) for c in _LATEX_ESCAPES))
 LATEX = Markup(
     lambda s: _LATEX_RE.sub(lambda m: _LATEX_ESCAPES[m.group()], s),
     lambda s: rf"\textbf{{{s}}}",
+    _LATEX_ESCAPES[BETTER],  # set against the number, with no space
+    _LATEX_ESCAPES[WORSE],
 )
 
 
@@ -150,14 +136,15 @@ def alignment(table: Table) -> list[str]:
 
 
 def grid(table: Table, markup: Markup) -> list[list[str]]:
-    """The table's rows as escaped cell strings, with `_REF_MARK` before the reference block."""
+    """The table's rows as escaped cell strings, with `_REF_MARK` before the reference block.
+    A multi-task cell that differs significantly from single-task ends in ▲ or ▼."""
     with_n = table.common_n() is None
     best = {c.key: best_rows(table, c) for c in table.columns}
     best_delta = best_rows(table, None)
 
-    def mark(text: str, is_best: bool) -> str:
+    def mark(text: str, is_best: bool, direction: int = 0) -> str:
         text = markup.escape(text)
-        return markup.bold(text) if is_best else text
+        return (markup.bold(text) if is_best else text) + markup.sign(direction)
 
     out: list[list[str]] = []
     for i, row in enumerate(table.rows):
@@ -169,7 +156,7 @@ def grid(table: Table, markup: Markup) -> list[list[str]]:
         for c in table.columns:
             stat = row.cells.get(c.key)
             text = "" if stat is None else cell_text(stat, c.metric, with_n)
-            cells.append(mark(text, i in best[c.key]))
+            cells.append(mark(text, i in best[c.key], direction(row, c)))
         if table.has_weights:
             cells.append(markup.escape(row.weights_text))
             is_multi = row.block == MULTI
@@ -180,98 +167,56 @@ def grid(table: Table, markup: Markup) -> list[list[str]]:
     return out
 
 
-# --- captions and footnotes (plain text; each format escapes them) ------------------------
-
-DELTA_CONVENTION = (
-    "Δm (%) = 100/T Σ_t s_t (M_t − S_t) / S_t over the row's T tasks, against the single-task "
-    "rows with the same backbone, pretraining and seeds; s_t = +1 where higher is better, "
-    "−1 where lower is better (Age MAE); positive means multi-task helps."
-)
-_LATEX_DELTA_CONVENTION = (
-    r"$\Delta_m = \frac{100}{T} \sum_t s_t (M_t - S_t) / S_t$ (\%) over the row's $T$ tasks, "
-    r"against the single-task rows with the same backbone, pretraining and seeds; "
-    r"$s_t = +1$ where higher is better, $-1$ where lower is better (Age MAE); "
-    r"positive means multi-task helps."
-)
+def paired_rows(table: Table) -> list[Row]:
+    """The multi-task rows that have at least one paired test."""
+    return [r for r in table.rows if r.block == MULTI and r.paired]
 
 
-def caption(table: Table, bold: bool = True) -> str:
-    """What the numbers are: seeds and n, units, the best-value mark (Δm's convention is
-    added by each format, with its own math markup)."""
-    n = table.common_n()
-    if n is None:
-        parts = ["Mean ± sample std over seeds; n per cell."]
-    elif n == 1:
-        parts = ["One seed per cell (n = 1), so no std."]
-    else:
-        parts = [f"Mean ± sample std over n = {n} seeds."]
-    units = [
-        *(["accuracies in percent"] if any(c.metric.percent for c in table.columns) else []),
-        *(["Age MAE in years"] if _has(table, "age_mae") else []),
-    ]
-    if units:
-        text = "; ".join(units)
-        parts.append(text[0].upper() + text[1:] + ".")
-    if bold and _any_best(table):
-        parts.append("Best value per column in bold.")
-    return " ".join(parts)
-
-
-def _any_best(table: Table) -> bool:
-    return any(best_rows(table, c) for c in table.columns) or bool(best_rows(table, None))
-
-
-def _has(table: Table, metric_name: str) -> bool:
-    return any(c.metric.name == metric_name for c in table.columns)
-
-
-def notes(table: Table) -> list[str]:
-    """Footnotes: what `—` means, which seeds failed or are missing, and why a Δm is absent."""
-    out = []
-    if any(s.n == 0 for r in table.rows for s in r.cells.values()):
-        out.append(f"{MISSING} : no finished run for that cell (see the failures below).")
-    trouble = [r for r in table.rows if r.failed or r.unfinished or r.missing]
-    for row in trouble[:MAX_NOTES]:
-        what = [
-            f"{_seeds(seeds)} {word}"
-            for seeds, word in (
-                (row.failed, "failed"),
-                (row.unfinished, "unfinished"),
-                (row.missing, "missing (no run)"),
-            )
-            if seeds
-        ]
-        out.append(f"{_row_label(row)}: {'; '.join(what)}.")
-    if len(trouble) > MAX_NOTES:
-        out.append(f"... and {len(trouble) - MAX_NOTES} more rows with failed or missing seeds.")
-    for row in table.rows:
-        if row.block == MULTI and row.delta_m is None and row.delta_note:
-            out.append(f"Δm {MISSING} for {_row_label(row)}: {row.delta_note}.")
+def paired_headers(table: Table, report: Report) -> list[str]:
+    """Headings of the paired-differences table."""
+    rows = paired_rows(table)
+    out = ["model", *(["pretraining"] if table.show_pretrain else []), "weights"]
+    out += ["variant"] if any(r.variant for r in rows) else []
+    out += ["task", "n", "MTL", "STL", "gain", f"{100 * (1 - report.alpha):g}% CI", "p"]
+    out.append("p (Holm)")
+    if any(t.n >= WILCOXON_MIN_N for r in rows for t in r.paired.values()):
+        out.append("p (Wilcoxon)")
     return out
 
 
-def _seeds(seeds: tuple[int, ...]) -> str:
-    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+def paired_grid(table: Table, report: Report, markup: Markup) -> list[list[str]]:
+    """One line per multi-task row and task: the means, the gain, its interval, p-values."""
+    heads = paired_headers(table, report)
+    out = []
+    for row in paired_rows(table):
+        for task, test in row.paired.items():
+            metric = PRIMARY_METRIC[task]
+            d, gd = decimals(metric), gain_decimals(metric)
+            line = {
+                "model": row.name,
+                "pretraining": row.pretrain,
+                "weights": row.weights_text,
+                "variant": row.variant,
+                "task": metric.label,
+                "n": str(test.n),
+                "MTL": f"{shown(test.mtl_mean, metric):.{d}f}",
+                "STL": f"{shown(test.stl_mean, metric):.{d}f}",
+                "gain": gain_text(test.diff_mean, metric),
+                "p": p_text(test.p_value) if test.tested else no_test_text(test),
+                "p (Holm)": p_text(test.p_adjusted) if test.tested else "",
+                "p (Wilcoxon)": "" if math.isnan(test.p_wilcoxon) else p_text(test.p_wilcoxon),
+            }
+            ci = interval_text(shown(test.ci_low, metric), shown(test.ci_high, metric), gd)
+            cells = [markup.escape(line.get(h, ci)) for h in heads]
+            cells[heads.index("gain")] += markup.sign(test.direction)
+            out.append(cells)
+    return out
 
 
-def _row_label(row: Row) -> str:
-    extra = ", ".join(x for x in (row.weights_text, row.variant) if x)
-    pretrain = f" [{row.pretrain}]" if row.pretrain != "none" and row.block != "pretraining" else ""
-    return f"{row.name}{pretrain}" + (f" ({extra})" if extra else "")
-
-
-def summary(report: Report) -> str:
-    """One line: where the runs came from and how many trials finished, failed, are missing."""
-    c = report.counts
-    trials = (
-        f"{c['trials_finished']} trials finished, {c['trials_failed']} failed, "
-        f"{c['trials_unfinished']} unfinished, {c['trials_missing']} missing"
-    )
-    jobs = f"{c['pretrain_finished']} finished, {c['pretrain_failed']} failed"
-    return (
-        f"Experiment {report.experiment!r} in {report.uri}: {trials}; pretraining jobs: {jobs}. "
-        "Only FINISHED runs are aggregated."
-    )
+def paired_alignment(heads: list[str]) -> list[str]:
+    """tabulate's colalign for the paired table: names left, numbers right."""
+    text = {"model", "pretraining", "weights", "variant", "task"}
+    return ["left" if h in text else "right" for h in heads]
 
 
 # --- formats -----------------------------------------------------------------------------
@@ -295,19 +240,28 @@ def _markdown(report: Report, tablefmt: str) -> str:
             colalign=alignment(table),
             disable_numparse=True,
         )
-        out += [f"## {table.title}", "", body, "", caption(table)]
+        out += [f"## {table.title}", "", body, "", caption(table, report)]
         if table.has_weights:
-            out += ["", DELTA_CONVENTION]
+            out += ["", delta_convention(report)]
         extra = notes(table)
         if extra:
             out += [""] + [f"- {n}" for n in extra]
+        if paired_rows(table):
+            heads = paired_headers(table, report)
+            body = tabulate(
+                paired_grid(table, report, MARKDOWN),
+                headers=heads,
+                tablefmt=tablefmt,
+                colalign=paired_alignment(heads),
+                disable_numparse=True,
+            )
+            title = f"### Paired differences, multi-task − single-task ({table.title})"
+            out += ["", title, "", body, "", paired_caption(table, report)]
         out.append("")
     return "\n".join(out)
 
 
 def _html(report: Report) -> str:
-    from tabulate import tabulate
-
     e = html.escape
     out = [
         f"<h1>mtl-sweep report: sweep <code>{e(report.sweep)}</code></h1>",
@@ -318,48 +272,75 @@ def _html(report: Report) -> str:
             ["<i>reference models</i>", *r[1:]] if r[0] == _REF_MARK else r
             for r in grid(table, HTML)
         ]
-        heads = [e(h) for h in headers(table)]
-        body = tabulate(
-            rows,
-            headers=heads,
-            tablefmt="unsafehtml",
-            colalign=alignment(table),
-            disable_numparse=True,
-        )
-        cap = caption(table) + (" " + DELTA_CONVENTION if table.has_weights else "")
-        body = body.replace("<table>", f"<table>\n<caption>{e(cap)}</caption>", 1)
-        out += [f"<h2>{e(table.title)}</h2>", body]
+        cap = caption(table, report)
+        cap += " " + delta_convention(report) if table.has_weights else ""
+        out += [f"<h2>{e(table.title)}</h2>", _html_table(rows, headers(table), cap, table)]
         extra = notes(table)
         if extra:
             out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in extra) + "</ul>")
+        if paired_rows(table):
+            heads = paired_headers(table, report)
+            body = _html_table(
+                paired_grid(table, report, HTML), heads, paired_caption(table, report), None
+            )
+            out += [f"<h3>Paired differences, multi-task − single-task ({e(table.title)})</h3>"]
+            out.append(body)
     return "\n".join(out) + "\n"
 
 
-def _latex(report: Report) -> str:
-    import pandas as pd
+def _html_table(rows: list[list[str]], heads: list[str], cap: str, table: Table | None) -> str:
+    from tabulate import tabulate
 
+    body = tabulate(
+        rows,
+        headers=[html.escape(h) for h in heads],
+        tablefmt="unsafehtml",
+        colalign=alignment(table) if table else paired_alignment(heads),
+        disable_numparse=True,
+    )
+    return body.replace("<table>", f"<table>\n<caption>{html.escape(cap)}</caption>", 1)
+
+
+def _latex(report: Report) -> str:
     esc = LATEX.escape
     out = [f"% mtl-sweep report: sweep {report.sweep}", f"% {summary(report)}"]
     for i, table in enumerate(report.tables, 1):
         heads = [esc(h) for h in headers(table)]
-        frame = pd.DataFrame(grid(table, LATEX), columns=heads)
-        text = esc(f"{table.title}. {caption(table)}")
+        text = esc(f"{table.title}. {caption(table, report)}")
         if table.has_weights:
-            text += " " + _LATEX_DELTA_CONVENTION
+            text += f" {LATEX_DELTA_CONVENTION} {esc(delta_interval(report))}"
         extra = notes(table)
         if extra:
             text += " " + esc(" ".join(extra))
-        body = frame.style.hide(axis="index").to_latex(
-            hrules=True,  # booktabs: \toprule, \midrule, \bottomrule
-            caption=text,
-            label=f"tab:{_slug(report.sweep)}-{i}",
-            position="htbp",
-            position_float="centering",
-            column_format=_column_format(table, len(heads)),
-        )
+        label = f"tab:{_slug(report.sweep)}-{i}"
+        body = _styler(grid(table, LATEX), heads, alignment(table), text, label)
         body = _REF_LINE.sub(_latex_separator(len(heads)), body)
         out.append(body.rstrip())
+        if paired_rows(table):
+            plain = paired_headers(table, report)
+            text = esc(f"{table.title}: paired differences. {paired_caption(table, report)}")
+            rows = paired_grid(table, report, LATEX)
+            heads, align = [esc(h) for h in plain], paired_alignment(plain)
+            body = _styler(rows, heads, align, text, f"{label}-paired")
+            out.append(body.rstrip())
     return "\n\n".join(out) + "\n"
+
+
+def _styler(
+    rows: list[list[str]], heads: list[str], align: list[str], text: str, label: str
+) -> str:
+    """A booktabs table through pandas' Styler; `align` is tabulate's colalign."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=heads)
+    return frame.style.hide(axis="index").to_latex(
+        hrules=True,  # booktabs: \toprule, \midrule, \bottomrule
+        caption=text,
+        label=label,
+        position="htbp",
+        position_float="centering",
+        column_format="".join(a[0] for a in align),  # left -> l, right -> r
+    )
 
 
 _REF_LINE = re.compile(rf"^{re.escape(_REF_MARK)} .*$", flags=re.M)
@@ -370,145 +351,5 @@ def _latex_separator(width: int) -> Callable[[re.Match[str]], str]:
     return lambda _: line
 
 
-def _column_format(table: Table, width: int) -> str:
-    """Text columns left-aligned, numbers right-aligned."""
-    left = 1 + table.show_pretrain
-    return "l" * left + "r" * (width - left)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "report"
-
-
-def records(report: Report) -> list[dict[str, Any]]:
-    """One flat record per table row, numbers in display units (percent for accuracies)."""
-    out = []
-    for table in report.tables:
-        for row in table.rows:
-            rec: dict[str, Any] = {
-                "table": table.title,
-                "block": row.block,
-                "model": row.name,
-                "backbone": row.backbone,
-                "pretrain": row.pretrain,
-                "tasks": "+".join(row.tasks),
-                "weighting": row.weighting,
-                "weights": row.weights_text,
-                "label": row.label or "",
-                "variant": row.variant,
-            }
-            for c in table.columns:
-                stat = row.cells.get(c.key)
-                scale = 100.0 if c.metric.percent else 1.0
-                rec[f"{c.heading} mean"] = _num(stat.mean * scale) if stat else None
-                rec[f"{c.heading} std"] = _num(stat.std * scale) if stat else None
-                rec[f"{c.heading} n"] = stat.n if stat else None
-            if table.has_weights:
-                dm = row.delta_m
-                rec["Δm (%)"] = _num(dm.mean) if dm else None
-                rec["Δm std"] = _num(dm.std) if dm else None
-                rec["Δm n"] = dm.n if dm else None
-            rec["failed seeds"] = " ".join(map(str, row.failed))
-            rec["missing seeds"] = " ".join(map(str, row.missing))
-            out.append(rec)
-    return out
-
-
-def _num(x: float) -> float | None:
-    # Rounded past any shown precision: 0.912 * 100 gives 91.2, not 91.20000000000002.
-    return None if math.isnan(x) else round(x, 9)
-
-
-def _csv(report: Report) -> str:
-    import pandas as pd
-
-    recs = records(report)
-    # Identity first, seed lists last; counts as integers (blank where a row has no cell).
-    head = ["table", "block", "model", "backbone", "pretrain", "tasks", "weighting", "weights"]
-    tail = ["failed seeds", "missing seeds"]
-    middle = dict.fromkeys(k for r in recs for k in r if k not in head and k not in tail)
-    frame = pd.DataFrame.from_records(recs, columns=[*head, *middle, *tail])
-    for col in frame.columns:
-        if col.endswith(" n"):
-            frame[col] = frame[col].astype("Int64")
-    return frame.to_csv(index=False)
-
-
-def _stat_json(stat: Stat | None, scale: float, is_best: bool) -> dict[str, Any] | None:
-    if stat is None:
-        return None
-    return {
-        "mean": _num(stat.mean * scale),
-        "std": _num(stat.std * scale),
-        "n": stat.n,
-        "best": is_best,
-    }
-
-
-def _unit(metric: Metric) -> str:
-    return "%" if metric.percent else "years" if metric.name == "age_mae" else ""
-
-
-def _json(report: Report) -> str:
-    tables = []
-    for table in report.tables:
-        best = {c.key: best_rows(table, c) for c in table.columns}
-        best_delta = best_rows(table, None)
-        rows = []
-        for i, row in enumerate(table.rows):
-            rows.append(
-                {
-                    "model": row.name,
-                    "block": row.block,
-                    "backbone": row.backbone,
-                    "pretrain": row.pretrain,
-                    "tasks": list(row.tasks),
-                    "weighting": row.weighting,
-                    "weights": row.weights_text,
-                    "label": row.label,
-                    "variant": row.variant,
-                    "cells": {
-                        c.key: _stat_json(
-                            row.cells.get(c.key),
-                            100.0 if c.metric.percent else 1.0,
-                            i in best[c.key],
-                        )
-                        for c in table.columns
-                    },
-                    "delta_m": _stat_json(row.delta_m, 1.0, i in best_delta),
-                    "delta_note": row.delta_note,
-                    "failed_seeds": list(row.failed),
-                    "unfinished_seeds": list(row.unfinished),
-                    "missing_seeds": list(row.missing),
-                }
-            )
-        tables.append(
-            {
-                "title": table.title,
-                "n": table.common_n(),
-                "caption": caption(table, bold=False),
-                "notes": notes(table),
-                "columns": [
-                    {
-                        "key": c.key,
-                        "heading": c.heading,
-                        "task": c.task,
-                        "datasets": list(c.datasets),
-                        "unit": _unit(c.metric),
-                        "higher_is_better": c.metric.higher_is_better,
-                    }
-                    for c in table.columns
-                ],
-                "rows": rows,
-            }
-        )
-    doc = {
-        "sweep": report.sweep,
-        "experiment": report.experiment,
-        "tracking_uri": report.uri,
-        "group_by": list(report.group_by),
-        "counts": report.counts,
-        "delta_m_convention": DELTA_CONVENTION,
-        "tables": tables,
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,4 +1,4 @@
-"""Aggregating a sweep's runs into comparison tables: mean ± std over seeds, and Δm.
+"""Aggregating a sweep's runs into comparison tables: mean ± std over seeds, Δm, tests.
 
 Rules, in order:
 1. Each trial key counts once: its newest FINISHED run (not superseded by a --rerun),
@@ -7,8 +7,9 @@ Rules, in order:
    same backbone and pretraining have, but this row has no run for, is *missing*.
 3. A cell is the mean ± sample std (ddof=1) over the row's finished seeds, in stored units
    (accuracies as fractions; the renderer shows percent).
-4. Δm compares a multi-task row with the single-task rows of the same backbone, pretraining
-   and settings, over the seeds they share (`delta_m`).
+4. A multi-task row is compared with the single-task rows of the same backbone, pretraining
+   and settings, seed by seed: a paired test per task, and Δm with its interval
+   (`compare`). Holm's correction runs over every test of the report.
 5. Tables split on the `group_by` keys. Multi-task rows come first, then single-task rows,
    then the reference models (labelled runs) of the same pretraining setting and task.
    Pretraining jobs get a table of their own.
@@ -17,19 +18,22 @@ Rules, in order:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from mtl_core import contract as C
-from mtl_core.backbones import display_name
 from mtl_core.errors import UserError
-from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, TASKS, Metric
+from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, Metric
 from mtl_core.weightings import WEIGHTINGS as WEIGHTING_REGISTRY
 from mtl_sweep.report import GROUP_KEYS
+from mtl_sweep.report.compare import compare
+from mtl_sweep.report.compare import delta_m as delta_m  # re-exported: callers import it here
+from mtl_sweep.report.compare import task_gain as task_gain
 from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
+from mtl_sweep.report.stats import DEFAULT_ALPHA, Interval, Paired, Stat
 
 FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"  # a trial's outcome
 MULTI, SINGLE, REFERENCE, PRETRAINING = "multi-task", "single-task", "reference", "pretraining"
@@ -46,24 +50,6 @@ ROW_KEYS: tuple[str, ...] = (
     "weights_key",
     "signature",
 )
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and sample std (ddof=1) over n seeds; NaN std when n < 2, NaN mean when n = 0."""
-
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Stat:
-        """The Stat of some values (per-seed results)."""
-        arr = np.asarray(list(values), dtype=float)
-        if arr.size == 0:
-            return cls(math.nan, math.nan, 0)
-        std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
-        return cls(float(arr.mean()), std, int(arr.size))
 
 
 @dataclass(frozen=True)
@@ -102,9 +88,10 @@ class Row:
     failed: tuple[int, ...] = ()  # seeds whose trial failed
     unfinished: tuple[int, ...] = ()  # seeds still running (or only superseded)
     missing: tuple[int, ...] = ()  # seeds with no run at all
-    delta_m: Stat | None = None  # Δm (%): mean from the seed means, std over per-seed Δm
+    delta_m: Interval | None = None  # Δm (%) over the seeds shared with every baseline
     delta_note: str = ""  # why there is no Δm, for a multi-task row
-    gains: dict[str, Stat] = field(default_factory=dict)  # task -> gain over single-task, %
+    gains: dict[str, Interval] = field(default_factory=dict)  # task -> term of Δm, %
+    paired: dict[str, Paired] = field(default_factory=dict)  # task -> test vs single-task
     variant: str = ""  # params that tell apart rows that would otherwise look the same
     first_start: int = 0  # ms; when the row's first run started (orders the backbones)
 
@@ -160,53 +147,35 @@ class Report:
     group_by: tuple[str, ...]
     tables: list[Table]
     counts: dict[str, int]  # trials_finished, trials_failed, ..., pretrain_finished, ...
+    alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
+    tests: int = 0  # paired t-tests in the report: the family Holm's correction runs over
 
 
-def task_gain(task: str, mtl: float, stl: float) -> float:
-    """One task's term of Δm, in percent: 100 s_t (M_t - S_t) / S_t.
+def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAULT_ALPHA) -> Report:
+    """Aggregate a sweep's runs into tables split on `group_by` (see the module docstring).
 
-    s_t = +1 where higher is better (accuracies), -1 where lower is better (age MAE), so a
-    positive gain means the multi-task model is better on that task.
+    `alpha` is the significance level of the paired tests (0 < alpha < 1).
     """
-    return 100.0 * PRIMARY_METRIC[task].sign * (mtl - stl) / stl
+    from mtl_sweep.report.layout import Order, main_tables, table_of
 
-
-def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float]) -> float:
-    """Δm (%), the multi-task gain over single-task averaged over the T tasks:
-
-        Δm = 100/T Σ_t s_t (M_t - S_t) / S_t
-
-    M_t is the multi-task metric and S_t the single-task one, in stored units (accuracy
-    fractions; the ratio does not depend on the unit). s_t = +1 where higher is better and
-    -1 where lower is better. Positive means multi-task helps. REFERENCES.md's example:
-    gender 90.2 vs 89.1, smile 87.0 vs 86.2, emotion 55.2 vs 51.5, age MAE 11.8 vs 11.4
-    gives +1.46.
-    """
-    if set(mtl) != set(stl) or not mtl:
-        raise ValueError(
-            f"Δm needs the same tasks on both sides, got {sorted(mtl)} and {sorted(stl)}"
-        )
-    return sum(task_gain(t, mtl[t], stl[t]) for t in mtl) / len(mtl)
-
-
-def build_tables(sweep: SweepRuns, group_by: Sequence[str]) -> Report:
-    """Aggregate a sweep's runs into tables split on `group_by` (see the module docstring)."""
     group = check_group_by(group_by)
+    alpha = check_alpha(alpha)
     trials = resolve_outcomes(sweep.runs)
     rows = _rows(trials)
-    for row in rows:
-        if row.block == MULTI:
-            _attach_delta_m(row, [r for r in rows if r.block == SINGLE])
+    # Before the rows are split into tables, so Holm's family is the whole report.
+    tests = compare(
+        [r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha
+    )
     stage_data = {
         r.pretrain: tuple(sorted({d for ds in r.datasets.values() for d in ds}))
         for r in rows
         if r.block == PRETRAINING
     }
-    order = _Order.of(rows)
-    tables = _main_tables(rows, group, stage_data, order)
+    order = Order.of(rows)
+    tables = main_tables(rows, group, stage_data, order)
     jobs = [r for r in rows if r.block == PRETRAINING]
     if jobs:
-        tables.append(_table("Pretraining jobs", order.rows(jobs)))
+        tables.append(table_of("Pretraining jobs", order.rows(jobs)))
     return Report(
         uri=sweep.uri,
         experiment=sweep.experiment,
@@ -214,6 +183,8 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str]) -> Report:
         group_by=group,
         tables=tables,
         counts=_counts(trials, rows),
+        alpha=alpha,
+        tests=tests,
     )
 
 
@@ -226,6 +197,13 @@ def check_group_by(group_by: Sequence[str]) -> tuple[str, ...]:
             f"unknown --group-by key {unknown[0]!r}; known: {', '.join(GROUP_KEYS)}, none"
         )
     return tuple(dict.fromkeys(keys))
+
+
+def check_alpha(alpha: float) -> float:
+    """Validate a significance level: strictly between 0 and 1."""
+    if not 0.0 < alpha < 1.0:
+        raise UserError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
+    return float(alpha)
 
 
 def resolve_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
@@ -345,183 +323,6 @@ def _datasets(
         kinds = sorted({d[task] for d in per_run if task in d})
         out[task] = tuple(DATASET_NAMES.get(k, k) for k in kinds)
     return out
-
-
-def _agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
-    """Whether two configs agree on every param both have."""
-    return all(a[k] == b[k] for k in a.keys() & b.keys())
-
-
-def _attach_delta_m(row: Row, singles: list[Row]) -> None:
-    """Δm of a multi-task row, and its per-task gains, over the seeds it shares with the
-    single-task rows of the same backbone, pretraining and settings."""
-    baselines: dict[str, Row] = {}
-    for task in row.tasks:
-        found = [
-            s
-            for s in singles
-            if s.tasks == (task,)
-            and s.backbone == row.backbone
-            and s.pretrain == row.pretrain
-            and _agrees(s.config, row.config)
-        ]
-        if len(found) != 1:
-            what = "no" if not found else "more than one"
-            row.delta_note = f"{what} single-task {task} row with the same settings"
-            return
-        baselines[task] = found[0]
-    keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in row.tasks}
-    shared = set.intersection(
-        *(
-            set(row.values.get(keys[t], {})) & set(baselines[t].values.get(keys[t], {}))
-            for t in row.tasks
-        )
-    )
-    if not shared:
-        row.delta_note = "no finished seed shared with every single-task row"
-        return
-    seeds = sorted(shared)
-
-    def at(r: Row, task: str, s: int) -> float:
-        return r.values[keys[task]][s]
-
-    mtl = {t: float(np.mean([at(row, t, s) for s in seeds])) for t in row.tasks}
-    stl = {t: float(np.mean([at(baselines[t], t, s) for s in seeds])) for t in row.tasks}
-    per_seed = [
-        delta_m(
-            {t: at(row, t, s) for t in row.tasks}, {t: at(baselines[t], t, s) for t in row.tasks}
-        )
-        for s in seeds
-    ]
-    row.delta_m = Stat(delta_m(mtl, stl), Stat.of(per_seed).std, len(seeds))
-    for t in row.tasks:
-        paired = [task_gain(t, at(row, t, s), at(baselines[t], t, s)) for s in seeds]
-        row.gains[t] = Stat(task_gain(t, mtl[t], stl[t]), Stat.of(paired).std, len(seeds))
-
-
-@dataclass(frozen=True)
-class _Order:
-    """Sort keys. Backbones come in the order the sweep first started them (its grid order),
-    no pretraining before the stages, weightings as in WEIGHTINGS."""
-
-    backbones: Mapping[str, int]  # backbone -> rank
-
-    @classmethod
-    def of(cls, rows: Iterable[Row]) -> _Order:
-        first: dict[str, int] = {}
-        for r in rows:
-            first[r.backbone] = min(first.get(r.backbone, r.first_start), r.first_start)
-        ranked = sorted(first, key=lambda b: (first[b], b))
-        return cls({b: i for i, b in enumerate(ranked)})
-
-    def value(self, key: str, value: str) -> tuple[object, ...]:
-        """Where a value of a grouping key sorts."""
-        if key == "backbone":
-            return (self.backbones.get(value, len(self.backbones)), value)
-        if key == "pretrain":
-            return (value != "none", value)
-        return (WEIGHTINGS.index(value) if value in WEIGHTINGS else len(WEIGHTINGS), value)
-
-    def rows(self, rows: Iterable[Row]) -> list[Row]:
-        """Multi-task rows first (more tasks first, equal weights first), then single-task
-        rows in task order, then the reference models; pretraining jobs by backbone."""
-        blocks = (MULTI, PRETRAINING, SINGLE, REFERENCE)
-
-        def key(r: Row) -> tuple[object, ...]:
-            return (
-                blocks.index(r.block),
-                r.label or "",
-                self.value("backbone", r.backbone),
-                self.value("pretrain", r.pretrain),
-                -len(r.tasks),
-                tuple(TASKS.index(t) for t in r.tasks),
-                self.value("weighting", r.weighting),
-                tuple(-w for w in r.weights or ()),
-                sorted(r.config.items()),
-            )
-
-        return sorted(rows, key=key)
-
-
-def _group_title(
-    group: tuple[str, ...], values: tuple[str, ...], stage_data: Mapping[str, tuple[str, ...]]
-) -> str:
-    parts = []
-    for key, value in zip(group, values, strict=True):
-        if key == "backbone":
-            parts.append(display_name(value))
-        elif key == "pretrain":
-            data = stage_data.get(value)
-            parts.append(
-                "no pretraining"
-                if value == "none"
-                else f"pretrained on {value}" + (f" ({', '.join(data)})" if data else "")
-            )
-        else:
-            parts.append(f"{value} weighting")
-    return ", ".join(parts) or "All trials"
-
-
-def _main_tables(
-    rows: list[Row],
-    group: tuple[str, ...],
-    stage_data: Mapping[str, tuple[str, ...]],
-    order: _Order,
-) -> list[Table]:
-    """Split the main rows on `group`, then place each reference model (rule 5)."""
-    main = [r for r in rows if r.block in (MULTI, SINGLE)]
-    buckets: dict[tuple[str, ...], list[Row]] = {}
-    for r in main:
-        buckets.setdefault(tuple(getattr(r, k) for k in group), []).append(r)
-    keys = sorted(buckets, key=lambda v: [order.value(k, x) for k, x in zip(group, v, strict=True)])
-    placed: dict[tuple[str, ...], list[Row]] = {v: [] for v in keys}
-    unplaced = []
-    for ref in (r for r in rows if r.block == REFERENCE):
-        homes = [
-            v
-            for v in keys
-            if all(getattr(ref, k) == x for k, x in zip(group, v, strict=True) if k != "backbone")
-            and set(ref.tasks) <= {t for r in buckets[v] for t in r.tasks}
-        ]
-        for v in homes:
-            placed[v].append(ref)
-        if not homes:
-            unplaced.append(ref)
-    tables = [
-        _table(_group_title(group, v, stage_data), order.rows(buckets[v] + placed[v])) for v in keys
-    ]
-    if unplaced:
-        tables.append(_table("Reference models", order.rows(unplaced)))
-    return tables
-
-
-def _table(title: str, rows: list[Row]) -> Table:
-    """A table over `rows`: one column per metric any row trained, headed with its data."""
-    columns = []
-    for key, (task, metric) in METRICS.items():
-        having = [r for r in rows if key in r.cells]
-        if having:
-            datasets = sorted({d for r in having for d in r.datasets.get(task, ())})
-            columns.append(Column(key, task, metric, tuple(datasets)))
-    rows = [_with_variant(r, rows) for r in rows]
-    return Table(title=title, columns=columns, rows=rows)
-
-
-def _with_variant(row: Row, rows: list[Row]) -> Row:
-    """Name the params that tell `row` apart from rows that would look the same."""
-    twins = [
-        r
-        for r in rows
-        if (r.block, r.name, r.weights_text, r.pretrain)
-        == (row.block, row.name, row.weights_text, row.pretrain)
-    ]
-    if len(twins) < 2:
-        return row
-    keys = sorted({k for r in twins for k in r.config})
-    differ = [k for k in keys if len({r.config.get(k) for r in twins}) > 1]
-    text = ", ".join(f"{k}={row.config.get(k, '-')}" for k in differ)
-    # Copy: a reference row may sit in several tables with different twins.
-    return replace(row, variant=text)
 
 
 def _counts(trials: pd.DataFrame, rows: list[Row]) -> dict[str, int]:
