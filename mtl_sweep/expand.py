@@ -250,6 +250,12 @@ def _resolve(
                 f"[{', '.join(ref.tasks)}]",
             )
         train = train.model_copy(update={"age_head": ref.age_head})
+        if train.image_size < ref.min_image_size:
+            raise SpecError(
+                file,
+                f"{cell.where}.train.image_size",
+                f"reference model {cell.backbone!r} needs image_size >= {ref.min_image_size}",
+            )
         if train.imagenet_weights and not ref.imagenet_weights:
             raise SpecError(
                 file,

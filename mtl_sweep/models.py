@@ -104,6 +104,7 @@ class ReferenceModel:
     age_head: str
     display: str  # how the report names it
     imagenet_weights: bool  # whether torchvision has ImageNet weights for its trunk
+    min_image_size: int = 16  # pixels; smaller inputs leave no feature map to read
 
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {
@@ -112,8 +113,13 @@ REFERENCE_MODELS: dict[str, ReferenceModel] = {
         tasks=("age",), age_head="dex", display="DEX (VGG-16)", imagenet_weights=True
     ),
     # SSR-Net (Yang et al., IJCAI 2018): compact soft stagewise regression, 64x64 input.
+    # Unpadded convs: below 38 px the fourth block has no output (trainables ssrnet.py).
     "ssrnet": ReferenceModel(
-        tasks=("age",), age_head="regression", display="SSR-Net", imagenet_weights=False
+        tasks=("age",),
+        age_head="regression",
+        display="SSR-Net",
+        imagenet_weights=False,
+        min_image_size=38,
     ),
 }
 

@@ -57,7 +57,7 @@ def _ssrnet(tasks, age_loss, imagenet_weights, image_size, init_age, age_scale) 
     """SSR-Net: the network itself outputs years; it has no ImageNet weights."""
     if imagenet_weights:
         raise ValueError("ssrnet has no ImageNet weights; set train.imagenet_weights: false")
-    return MultiTaskNet(SSRNet(), {"age": PassThroughAge(age_loss, age_scale)})
+    return MultiTaskNet(SSRNet(image_size), {"age": PassThroughAge(age_loss, age_scale)})
 
 
 def count_parameters(model: nn.Module) -> int:
