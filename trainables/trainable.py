@@ -182,6 +182,8 @@ def _train(
     if cfg.get("pretrain") and state is None:
         path, run_id = fetch_pretrained(run["tracking_uri"], cfg["pretrain"]["key"], cache_dir)
         loaded = ckpt.load_matching(model, ckpt.load(path))
+        if "heads.age" in loaded:  # the downstream split's age scale, not the pretraining one
+            model.heads["age"].restandardise(data.init_age, data.age_scale)
         tracker.set_tags({"mtl_sweep.pretrain_run": run_id, "mtl_sweep.init": ",".join(loaded)})
     model.to(device)
     cuda = device.type == "cuda"
@@ -208,6 +210,8 @@ def _train(
         start_epoch = int(state["epoch"]) + 1
         best_score, best_epoch = float(state["best_score"]), int(state["best_epoch"])
         best_state = ckpt.load(resume_dir / ckpt.BEST_FILE)
+        if "rng" in state:  # checkpoints from before RNG states were saved lack it
+            ckpt.restore_rng(state["rng"])
 
     ctx = StepContext(
         device=device,
@@ -256,6 +260,7 @@ def _train(
                 "best_score": best_score,
                 "best_epoch": best_epoch,
                 "mlflow_run_id": tracker.run_id,
+                "rng": ckpt.rng_state(),  # dropout masks etc. continue as if never stopped
             },
             best_state,
         )
