@@ -109,8 +109,9 @@ class ReferenceModel:
 
 REFERENCE_MODELS: dict[str, ReferenceModel] = {
     # DEX (Rothe et al.): VGG-16 with a softmax over ages 0..100, predicting the expectation.
+    # "-style": our crops are not the paper's 40% margin around detected faces (README).
     "dex": ReferenceModel(
-        tasks=("age",), age_head="dex", display="DEX (VGG-16)", imagenet_weights=True
+        tasks=("age",), age_head="dex", display="DEX-style (VGG-16)", imagenet_weights=True
     ),
     # SSR-Net (Yang et al., IJCAI 2018): compact soft stagewise regression, 64x64 input.
     # Unpadded convs: below 38 px the fourth block has no output (trainables ssrnet.py).
