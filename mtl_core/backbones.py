@@ -53,21 +53,30 @@ class ReferenceModel:
     age_head: str
     display: str  # how the report names it
     imagenet_weights: bool  # whether torchvision has ImageNet weights for its trunk
+    min_image_size: int = 16  # pixels; smaller inputs leave no feature map to read
 
 
 REFERENCE_MODELS: Registry[ReferenceModel] = Registry("reference model")
 # DEX (Rothe et al.): VGG-16 with a softmax over ages 0..100, predicting the expectation.
+# "-style": our crops are not the paper's 40% margin around detected faces (README).
 REFERENCE_MODELS.add(
     "dex",
     "trainables.models.reference:build_dex",
-    ReferenceModel(tasks=("age",), age_head="dex", display="DEX (VGG-16)", imagenet_weights=True),
+    ReferenceModel(
+        tasks=("age",), age_head="dex", display="DEX-style (VGG-16)", imagenet_weights=True
+    ),
 )
 # SSR-Net (Yang et al., IJCAI 2018): compact soft stagewise regression, 64x64 input.
 REFERENCE_MODELS.add(
     "ssrnet",
     "trainables.models.reference:build_ssrnet",
+    # Unpadded convs: below 38 px the fourth block has no output (trainables ssrnet.py).
     ReferenceModel(
-        tasks=("age",), age_head="regression", display="SSR-Net", imagenet_weights=False
+        tasks=("age",),
+        age_head="regression",
+        display="SSR-Net",
+        imagenet_weights=False,
+        min_image_size=38,
     ),
 )
 

@@ -341,6 +341,12 @@ def _reference_train(cell: _Cell, tasks: TaskSet, file: str) -> TrainSpec:
             f"not {tasks_tag(tasks)}; add it with grid.include and tasks: "
             f"[{', '.join(ref.tasks)}]",
         )
+    if cell.train.image_size < ref.min_image_size:
+        raise SpecError(
+            file,
+            f"{cell.where}.train.image_size",
+            f"reference model {cell.backbone!r} needs image_size >= {ref.min_image_size}",
+        )
     if cell.train.imagenet_weights and not ref.imagenet_weights:
         raise SpecError(
             file,

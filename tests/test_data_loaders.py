@@ -114,7 +114,7 @@ def write_imdb(root: Path, entries: list[dict]) -> None:
         "face_score": row("score"),
         "second_face_score": row("second"),
         "celeb_names": cell(["P"]),
-        "celeb_id": np.ones((1, len(entries))),
+        "celeb_id": np.arange(1.0, len(entries) + 1).reshape(1, -1),  # one person each
     }
     scipy.io.savemat(crop / "imdb.mat", {"imdb": meta})
 

@@ -10,6 +10,8 @@ from mtl_core.backbones import REFERENCE_MODELS, torchvision_classifiers
 from trainables.checkpoint import load_matching
 from trainables.models import build_model, count_parameters
 from trainables.models.backbones import build_trunk
+from trainables.models.heads import AgeRegression
+from trainables.models.ssrnet import SSRNet, V, tap_sizes
 
 # One per family, built for real on the CPU.
 FAMILIES = [
@@ -78,6 +80,57 @@ def test_ssrnet_is_compact_and_outputs_years():
     assert count_parameters(model) * 4 < 0.35e6  # about 0.3 MB of fp32 weights
     out = model(torch.rand(2, 3, 64, 64))["age"]
     assert out.shape == (2,)
+
+
+def test_ssrnet_matches_the_authors_keras_model_at_64px():
+    net = SSRNet(64)
+    # Keras' model.summary() for SSR_net(64, [3, 3, 3], 1, 1) counts 40,915 parameters:
+    # 40,531 trainable plus 384 BN moving means and variances.
+    running = sum(b.numel() for n, b in net.named_buffers() if n.endswith(("_mean", "_var")))
+    assert (count_parameters(net), running) == (40_531, 384)
+    assert V == 101.0
+    assert tap_sizes(64) == (4, 3, 3)  # block 4 (4x4), block 2 (14x14)/4, block 1 (31x31)/8
+    convs = [m for m in net.x_stream.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.padding for c in convs] == [(0, 0)] * 4  # unpadded, as in Keras' default
+    for stage, bins in zip(net.stages, (3, 3, 3), strict=True):
+        # Per stream: dropout 0.2, then a dense layer of s_k units.
+        assert isinstance(stage.x_mix[0], torch.nn.Dropout) and stage.x_mix[0].p == 0.2
+        assert stage.x_mix[1].out_features == stage.s_mix[1].out_features == bins
+        assert stage.feat[0].out_features == 2 * bins
+        assert isinstance(stage.prob[1], torch.nn.ReLU)  # p_k is ReLU, not softmax
+    # 10 channels x 4 x 4 at stage 1; 10 x 3 x 3 at stages 2 and 3.
+    assert [s.x_mix[1].in_features for s in net.stages] == [160, 90, 90]
+
+
+def test_ssrnet_merge_is_the_stagewise_formula():
+    net = SSRNet(64, lambda_local=0.5, lambda_d=0.25)
+    ones = torch.ones(1, 3)
+    # Stage 1 alone: p = (0, 1, 0), no shift, delta 0 -> V * 1 / 3; stage 2 adds bin 2 with
+    # shift 0.5 * 1 and delta 1 at stage 2: V * 2.5 / (3 * 3 * 1.25).
+    outputs = [
+        (torch.tensor([[0.0, 1.0, 0.0]]), 0 * ones, torch.zeros(1)),
+        (torch.tensor([[0.0, 0.0, 1.0]]), ones, torch.ones(1)),
+        (torch.zeros(1, 3), ones, torch.zeros(1)),
+    ]
+    expected = 101 * (1 / 3 + 2.5 / (3 * 3 * 1.25))
+    assert float(net.merge(outputs)) == pytest.approx(expected)
+
+
+def test_age_outputs_stay_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    head = AgeRegression(64, init_age=37.3, scale=13.1)
+    with torch.no_grad():
+        head.fc.weight.normal_()
+    features = torch.randn(16, 64).bfloat16()  # what a trunk hands over under autocast
+    with torch.no_grad():
+        z = features.float() @ head.fc.weight.T + head.fc.bias  # (B, 1)
+        expected = head.mean + head.scale * z.squeeze(-1)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        out = head(features)
+        ssr = build_model("ssrnet", ["age"]).eval()(torch.rand(2, 3, 64, 64))["age"]
+    assert out.dtype == torch.float32 and ssr.dtype == torch.float32
+    # In bf16 (8 bits of mantissa) ages near 40 would be off by up to 0.125 years.
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-3)
 
 
 def test_pretrained_trunk_and_matching_heads_load_into_a_downstream_model():

@@ -154,6 +154,13 @@ CASES = [
         [],
         "ssrnet' has no ImageNet weights",
     ),
+    (
+        "ssrnet-too-small",
+        "name: t\ngrid: {tasks: [all], include: [{backbone: ssrnet, tasks: [age],"
+        " train: {image_size: 32}}]}\n",
+        [],
+        "grid.include[0].train.image_size: reference model 'ssrnet' needs image_size >= 38",
+    ),
 ]
 
 

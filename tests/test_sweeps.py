@@ -37,7 +37,10 @@ def test_paper_has_108_main_trials_plus_reference_models(cli, paper_env):
     assert counts["main"] == 3 * 2 * 3 * (4 + 2) == 108
     assert counts["reference"] == 6  # DEX and SSR-Net, three seeds each
     labels = {t["label"] for t in data["trials"] if t["label"]}
-    assert labels == {"DEX", "SSR-Net"}
+    assert labels == {"DEX-style", "SSR-Net"}
+    dex = [t for t in data["trials"] if t["label"] == "DEX-style"]
+    assert all(t["backbone"] == "dex" and t["pretrain"] == "imdb_wiki" for t in dex)
+    assert all(t["config"]["train"]["imagenet_weights"] for t in dex)  # ImageNet, IMDB-WIKI, target
     assert counts["pretrain_jobs"] == 4  # imdb_wiki x (resnet18, resnet50, alexnet, dex)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,3 +45,34 @@ def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[s
         ".".join(k.split(".")[:2]) if k.startswith("heads.") else k.split(".")[0] for k in usable
     }
     return sorted(p for p in parts if p not in ("mean", "std"))
+
+
+def rng_state() -> dict[str, Any]:
+    """The global RNG states (Python, NumPy, torch CPU and CUDA), as weights_only-safe values.
+
+    Saved with each checkpoint, so that a resumed trial draws the same dropout masks (and
+    anything else random) as one that never stopped.
+    """
+    kind, keys, pos, gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss_next],
+        "numpy": [kind, torch.from_numpy(keys.copy()), pos, gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Set the global RNG states saved by `rng_state`."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy(), pos, gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        # Only as many devices as this node has; a retry may land on another node.
+        for i, s in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)

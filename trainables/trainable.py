@@ -206,6 +206,8 @@ def _model(
         ex = request.execution
         path, run_id = fetch_pretrained(ex.tracking_uri, cfg.pretrain.key, Path(ex.cache_dir))
         loaded = ckpt.load_matching(model, ckpt.load(path))
+        if "heads.age" in loaded:  # the downstream split's age scale, not the pretraining one
+            model.heads["age"].restandardise(data.init_age, data.age_scale)
         tracker.set_tags({"mtl_sweep.pretrain_run": run_id, "mtl_sweep.init": ",".join(loaded)})
     return model
 
@@ -219,6 +221,7 @@ def _restore(session: Session, state: dict[str, Any]) -> None:
     session.start_round = int(state["round"]) + 1
     session.best_score, session.best_step = float(state["best_score"]), int(state["best_step"])
     session.best_state = state["best_state"]
+    ckpt.restore_rng(state["rng"])  # dropout masks etc. continue as if never stopped
 
 
 def _fit(
@@ -309,6 +312,7 @@ def _state(s: Session, round_index: int, tracker: TrialRun) -> dict[str, Any]:
         "best_step": s.best_step,
         "best_state": s.best_state,
         "mlflow_run_id": tracker.run_id,
+        "rng": ckpt.rng_state(),
     }
 
 

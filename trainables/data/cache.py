@@ -6,10 +6,11 @@ Layout: cache_dir/decoded/<kind>-<size>px-<key>/ with, per split,
     <split>.names.txt   one identifier per image, in the same order
 and meta.json with the source, the preprocessing and each split's usable/dropped counts.
 
-The key is a hash of the source (kind, root, options), the preprocessing (image size, box
-margin, resampling, CACHE_VERSION) and the *contents* of its label files (CSV, .mat,
-list files). It does not hash the image files themselves (that would cost as much as
-decoding them): after changing images in place, delete the cache folder.
+The key is a hash of the source (kind, root, options), the loader's version, the
+preprocessing (image size, box margin, resampling, CACHE_VERSION) and the *contents* of
+its label files (CSV, .mat, list files). It does not hash the image files themselves
+(that would cost as much as decoding them): after changing images in place, delete the
+cache folder.
 
 Building decodes with one thread per core (PIL releases the GIL) and shows a tqdm bar on
 stderr. It writes into a temporary folder that is renamed into place, under a file lock,
@@ -92,21 +93,22 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 def cache_key(src: ResolvedSource, image_size: int) -> str:
     """16 hex digits identifying a decoded cache (see the module docstring)."""
+    loader = get_loader(src.kind)
     files = {}
-    for path in get_loader(src.kind).metadata(Path(src.root), src.opts):
+    for path in loader.metadata(Path(src.root), src.opts):
         st = path.stat()
         files[path.name] = _file_digest(str(path), st.st_size, st.st_mtime_ns)
-    blob = json.dumps(
-        {
-            "kind": src.kind,
-            "root": src.root,
-            "options": src.opts,
-            "image_size": image_size,
-            "preprocess": preprocess(),
-            "files": files,
-        },
-        sort_keys=True,
-    )
+    fields = {
+        "kind": src.kind,
+        "root": src.root,
+        "options": src.opts,
+        "image_size": image_size,
+        "preprocess": preprocess(),
+        "files": files,
+    }
+    if loader.version > 1:  # absent at 1, so caches built before loaders had versions stay
+        fields["loader_version"] = loader.version
+    blob = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

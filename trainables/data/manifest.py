@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,3 +97,30 @@ def seeded_split(n: int, val_fraction: float, test_fraction: float, seed: int) -
     out[order[:n_test]] = "test"
     out[order[n_test : n_test + n_val]] = "val"
     return out
+
+
+def grouped_split(
+    groups: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> np.ndarray:
+    """Like `seeded_split`, but all items of a group (one person) land in the same split.
+
+    groups: one identifier per item. A permutation drawn from `seed` orders the distinct
+    groups; whole groups go to test until it holds round(n * test_fraction) items or
+    more, then to val until it holds round(n * val_fraction) more, the rest to train. So
+    the fractions count images, and a split overshoots by at most one group. With every
+    group a single item it puts exactly as many items in each split as `seeded_split`.
+    """
+    n = len(groups)
+    names, inverse, sizes = np.unique(
+        np.asarray(groups, dtype=object).astype(str), return_inverse=True, return_counts=True
+    )
+    order = np.random.default_rng(seed).permutation(len(names))
+    starts = np.cumsum(sizes[order]) - sizes[order]  # items before each group, in order
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    is_test = starts < n_test
+    in_test = int(sizes[order][is_test].sum())
+    is_val = ~is_test & (starts < in_test + n_val)
+    by_group = np.full(len(names), "train", dtype=object)
+    by_group[order[is_test]] = "test"
+    by_group[order[is_val]] = "val"
+    return by_group[inverse.reshape(-1)]

@@ -22,6 +22,9 @@ class Head(nn.Module):
         """Predictions: years (float) for age, class indices (long) otherwise."""
         raise NotImplementedError
 
+    def restandardise(self, mean: float, scale: float) -> None:
+        """Adopt a train split's age mean and std (years); a no-op for heads without them."""
+
 
 class AgeRegression(Head):
     """One linear output, standardised: years = mean + scale * z.
@@ -41,8 +44,26 @@ class AgeRegression(Head):
         self.register_buffer("scale", torch.tensor(max(float(scale), 1.0)))  # years
         self.loss_name = loss
 
-    def forward(self, features: Tensor) -> Tensor:  # (B, F) -> (B,) years
-        return self.mean + self.scale * self.fc(features).squeeze(-1)
+    def forward(self, features: Tensor) -> Tensor:  # (B, F) -> (B,) years, float32
+        # In float32 even under bf16 autocast: bf16 would round ages to 0.25-0.5 years.
+        with torch.autocast(features.device.type, enabled=False):
+            z = self.fc(features.float()).squeeze(-1)
+            return self.mean + self.scale * z
+
+    def restandardise(self, mean: float, scale: float) -> None:
+        """Move to a new (mean, scale) in years, keeping the function the head computes.
+
+        years = m + s * (w.x + b) = m' + s' * (w'.x + b') with w' = w * s / s' and
+        b' = (b * s + m - m') / s'. A pretrained head thus keeps its predictions while
+        its loss scale (1 / s') becomes the downstream train split's.
+        """
+        new_scale = max(float(scale), 1.0)
+        old_mean, old_scale = float(self.mean), float(self.scale)
+        with torch.no_grad():
+            self.fc.weight.mul_(old_scale / new_scale)
+            self.fc.bias.mul_(old_scale).add_(old_mean - mean).div_(new_scale)
+            self.mean.fill_(float(mean))
+            self.scale.fill_(new_scale)
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         if self.loss_name == "smooth_l1":  # beta = 1 standard deviation
@@ -103,7 +124,11 @@ class PassThroughAge(AgeRegression):
         self.loss_name = loss
 
     def forward(self, features: Tensor) -> Tensor:  # (B,) or (B, 1) years
-        return features.reshape(-1)
+        return features.reshape(-1).float()
+
+    def restandardise(self, mean: float, scale: float) -> None:
+        """Only the loss scale: the network's output is already in years."""
+        self.scale.fill_(max(float(scale), 1.0))
 
 
 def build_head(

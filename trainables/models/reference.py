@@ -21,4 +21,4 @@ def build_ssrnet(
     """SSR-Net: the network itself outputs years; it has no ImageNet weights."""
     if imagenet_weights:
         raise ValueError("ssrnet has no ImageNet weights; set train.imagenet_weights: false")
-    return MultiTaskNet(SSRNet(), {"age": PassThroughAge(age_loss, age_scale)})
+    return MultiTaskNet(SSRNet(image_size), {"age": PassThroughAge(age_loss, age_scale)})

@@ -19,6 +19,7 @@ class Loader:
     """
 
     kind: str = ""
+    version: int = 1  # bump when `read` changes what it yields, so old caches are rebuilt
 
     def required(self, root: Path, opts: Mapping[str, Any]) -> list[Path]:
         """Files and folders that must exist before anything is read."""

@@ -1,7 +1,8 @@
 """IMDB-WIKI: imdb.mat / wiki.mat plus the face crops, cleaned the usual way.
 
 No official split: every entry gets a split from `split_seed` before cleaning (so each
-drop is counted in the split it would have joined), then the filters run in order and a
+drop is counted in the split it would have joined), by identity (IMDB celeb_id, WIKI
+name) so that no person is in two splits, then the filters run in order and a
 dropped entry counts under the first one it fails:
 1. face_score: non-finite (no face found; the box is the whole image) or < min_face_score;
 2. second_face: a finite second_face_score > 0;
@@ -25,7 +26,7 @@ from mtl_core.sources import SPLITS
 from mtl_core.tasks import AGE_RANGE
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
-from trainables.data.manifest import Manifest, ManifestBuilder, seeded_split
+from trainables.data.manifest import Manifest, ManifestBuilder, grouped_split
 
 
 def imdb_age(dob: float, photo_taken: float) -> float:
@@ -51,10 +52,28 @@ def _field(meta: np.void, name: str, path: Path) -> np.ndarray:
         raise DataError(f"{path}: no field {name!r} in the metadata struct") from None
 
 
+def identities(meta: np.void, db: str, path: Path, n: int) -> list[str]:
+    """Who each entry shows: IMDB's celeb_id, WIKI's name (WIKI has no celeb_id).
+
+    The held-out splits are drawn by person, so nobody is in two splits. An entry with no
+    identity (NaN id, empty name) is a person of its own.
+    """
+    if db == "imdb":
+        ids = _field(meta, "celeb_id", path).astype(float)
+        out = [str(int(v)) if math.isfinite(v) else "" for v in ids]
+    else:
+        names = [np.asarray(v).reshape(-1) for v in _field(meta, "name", path)]
+        out = [str(v[0]).strip() if v.size else "" for v in names]
+    if len(out) != n:
+        raise DataError(f"{path}: {len(out)} identities for {n} images")
+    return [v or f"\0entry {i}" for i, v in enumerate(out)]  # NUL: never a real id or name
+
+
 class ImdbWikiLoader(Loader):
     """Age (from dob and photo year) and gender (1 male, 0 female), with face boxes."""
 
     kind = "imdb_wiki"
+    version = 2  # 2: split by identity (1: per image)
 
     def _mat(self, root: Path, opts: Mapping[str, Any]) -> Path:
         db = opts.get("db", "imdb")
@@ -83,8 +102,8 @@ class ImdbWikiLoader(Loader):
         second = _field(meta, "second_face_score", path).astype(float)
         loc = _field(meta, "face_location", path)
         n = len(full_path)
-        split = seeded_split(
-            n,
+        split = grouped_split(
+            identities(meta, db, path, n),
             opts.get("val_fraction", 0.05),
             opts.get("test_fraction", 0.1),
             opts.get("split_seed", 0),

@@ -1,0 +1,133 @@
+"""Trial state across runs: a retried trial continues bit-identically (RNG states travel
+with the checkpoint), and a pretrained age head adopts the downstream split's scale."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtl_core import contract as C
+from mtl_sweep.expand import expand
+from mtl_sweep.run.requests import RunContext, job_request, trial_request
+from mtl_sweep.spec.load import load_spec
+from mtl_sweep.store.tracker import Tracker
+from trainables import checkpoint as ckpt
+from trainables.models.heads import AgeRegression
+from trainables.trainable import InjectedFailure, run_trial
+from trainables.trial_data import load_data
+
+from .conftest import SWEEPS
+
+
+def _request(tmp_path, overrides, **execution):
+    spec = load_spec(SWEEPS / "smoke.yaml", ["grid.pretrain=[none]", *overrides])
+    (trial,) = expand(spec).trials
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = Tracker(uri).experiment_id("resume", create=True)
+    request = trial_request(trial, RunContext(spec, uri, exp, None, tmp_path / "cache"))
+    ex = replace(request.execution, threads=1, checkpoint_dir=str(tmp_path / "ck"), **execution)
+    return replace(request, execution=ex)
+
+
+def _best_weights(request) -> dict[str, torch.Tensor]:
+    """The best-on-val weights the trial logged to MLflow (checkpoint/best.pt)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(request.execution.tracking_uri)
+    (run,) = client.search_runs([request.execution.experiment_id])
+    local = client.download_artifacts(run.info.run_id, C.CHECKPOINT_ARTIFACT)
+    return ckpt.load(Path(local))
+
+
+def test_rng_state_round_trips_through_a_checkpoint_file(tmp_path):
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    ckpt.save({"rng": ckpt.rng_state()}, tmp_path / "state.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(3))
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    ckpt.restore_rng(ckpt.load(tmp_path / "state.pt")["rng"])  # loaded weights_only
+    got = (random.random(), np.random.rand(), torch.rand(3))
+    assert got[:2] == expected[:2] and torch.equal(got[2], expected[2])
+
+
+# Both have dropout in training mode: SSR-Net (0.2 before each stage's dense layers) and
+# MobileNetV3-Small (0.2 in what is left of its classifier).
+CASES = {
+    "ssrnet": ["grid.backbone=[ssrnet]", "grid.tasks=[age]", "train.image_size=64"],
+    "mobilenet": ["grid.backbone=[mobilenet_v3_small]", "grid.tasks=[all]", "train.image_size=32"],
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_resumed_trial_with_dropout_is_bit_identical(tmp_path, case):
+    # Matched budget: 2 epochs x 48 / 16 = 6 steps, one round per step; with
+    # train.eval_every=2 three rounds, so a failure at round 1 resumes mid-training.
+    overrides = [*CASES[case], "train.epochs=2", "train.eval_every=2"]
+    straight = _request(tmp_path / "straight", overrides)
+    expected = run_trial(straight)
+
+    retried = _request(tmp_path / "retried", overrides, fail_epoch=1)  # after round 0's
+    with pytest.raises(InjectedFailure):
+        run_trial(retried)
+    random.seed(123)  # what a fresh worker process would have: anything but the saved state
+    np.random.seed(123)
+    torch.manual_seed(123)
+    result = run_trial(retried)
+
+    a, b = _best_weights(straight), _best_weights(retried)
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), name
+    tests = {k: v for k, v in expected.items() if k.startswith("test/")}
+    assert tests and tests == {k: result[k] for k in tests}
+
+
+def test_restandardise_keeps_the_heads_predictions_and_adopts_the_new_scale():
+    torch.manual_seed(0)
+    head = AgeRegression(8, init_age=52.0, scale=9.0)  # as pretrained on IMDB-WIKI
+    torch.nn.init.normal_(head.fc.bias)
+    x, target = torch.randn(5, 8), torch.full((5,), 40.0)
+    with torch.no_grad():
+        before = head(x)
+        head.restandardise(31.5, 14.0)  # the downstream train split's mean and std
+        after, loss = head(x), head.loss(head(x), target)
+    assert (float(head.mean), float(head.scale)) == (31.5, 14.0)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-4)
+    # The loss is now in the downstream's standard deviations: L1 years / 14.
+    assert float(loss) == pytest.approx(float((before - target).abs().mean()) / 14.0, rel=1e-5)
+
+
+def test_a_pretrained_trial_uses_the_downstream_age_scale(tmp_path):
+    spec = load_spec(
+        SWEEPS / "smoke.yaml", ["grid.pretrain=[tiny]", "grid.tasks=[age]", "train.epochs=1"]
+    )
+    plan = expand(spec)
+    (trial,), (job,) = plan.trials, plan.jobs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = Tracker(uri).experiment_id("pretrained", create=True)
+    ctx = RunContext(spec, uri, exp, None, tmp_path / "cache")
+    job_req, trial_req = job_request(job, ctx), trial_request(trial, ctx)
+    run_trial(job_req)
+    run_trial(trial_req)
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    best = {}
+    for req in (job_req, trial_req):
+        (run,) = client.search_runs([exp], f"tags.`{C.KEY}` = '{req.key}'")
+        best[req.key] = ckpt.load(
+            Path(client.download_artifacts(run.info.run_id, C.CHECKPOINT_ARTIFACT))
+        )
+    pre, down = best[job_req.key], best[trial_req.key]
+    data = load_data(trial_req.config, tmp_path / "cache")
+    assert float(down["heads.age.mean"]) == pytest.approx(data.init_age)
+    assert float(down["heads.age.scale"]) == pytest.approx(max(data.age_scale, 1.0))
+    assert float(pre["heads.age.mean"]) != pytest.approx(data.init_age)  # IMDB-WIKI's own
