@@ -18,6 +18,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
 )
 
 from mtl_sweep.tasks import TASKS
@@ -44,8 +45,13 @@ def _as_task_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+# Sweep and experiment names: they become folder names (artifacts), so no `/` and no `..`.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers must be finite: `lr: .inf` or `nan` is refused with its key path.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- Data sources ---------------------------------------------------------------------------
@@ -330,7 +336,8 @@ class TrackingSpec(_Strict):
     """Where runs go. The CLI's --tracking-uri wins over `uri`, which wins over the env."""
 
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the cwd
-    experiment: str | None = None  # None: the sweep's name
+    # None: the sweep's name. It becomes a folder under the artifact root, so no slashes.
+    experiment: str | None = Field(None, pattern=NAME_PATTERN, max_length=200)
 
 
 class ResourcesSpec(_Strict):
@@ -358,7 +365,7 @@ class DebugSpec(_Strict):
 class Spec(_Strict):
     """A whole sweep: one YAML file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also the default experiment
+    name: str = Field(pattern=NAME_PATTERN, max_length=200)  # also the default experiment
     description: str = ""
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     data: DataSpec = Field(default_factory=DataSpec)
@@ -368,6 +375,8 @@ class Spec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     debug: DebugSpec = Field(default_factory=DebugSpec)
+    # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.load).
+    _redactions: dict[tuple[object, ...], str] = PrivateAttr(default_factory=dict)
 
     @property
     def experiment(self) -> str:
