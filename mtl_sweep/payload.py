@@ -8,6 +8,7 @@ from typing import Any
 
 from mtl_sweep import contract as C
 from mtl_sweep.expand import PretrainJob, Trial
+from mtl_sweep.redact import redact_uri
 from mtl_sweep.spec import Spec
 from mtl_sweep.tasks import tasks_tag
 from mtl_sweep.tasksets import expand_task_item
@@ -23,11 +24,20 @@ class RunContext:
     parent_run_id: str | None
     cache_dir: Path
 
+    def uri_redactions(self) -> dict[str, str]:
+        """{tracking URI: the same with its secret ${VAR}s unexpanded}, from the spec."""
+        template = self.spec._redactions.get(("tracking", "uri"))
+        if template is None or self.spec.tracking.uri is None:
+            return {}
+        return {self.spec.tracking.uri: template}
+
     def execution(self) -> dict[str, Any]:
         """Execution-only settings (never part of a key)."""
         train = self.spec.train
         return {
-            "tracking_uri": self.tracking_uri,
+            # Redacted: Tune persists this in params.json. Trials get the real URI through
+            # tune.with_parameters (runner._tune), which keeps it in memory only.
+            "tracking_uri": redact_uri(self.tracking_uri, self.uri_redactions()),
             "experiment_id": self.experiment_id,
             "parent_run_id": self.parent_run_id,
             "cache_dir": str(self.cache_dir),

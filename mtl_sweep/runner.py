@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from mtl_sweep import contract as C
 from mtl_sweep.cachedir import default_cache_dir
@@ -35,6 +34,7 @@ from mtl_sweep.errors import UserError
 from mtl_sweep.expand import Plan, expand
 from mtl_sweep.load import load_spec
 from mtl_sweep.payload import RunContext, job_payload, trial_payload
+from mtl_sweep.redact import redacted_dump
 from mtl_sweep.tracking import Tracker
 from mtl_sweep.tracking_uri import resolve_tracking_uri, store_exists
 
@@ -105,9 +105,7 @@ def run_sweep(opts: RunOptions) -> int:
     if stale:
         echo(f"marked {stale} run(s) left RUNNING by an earlier driver as KILLED")
     sweep_run = tracker.sweep_run(exp_id, spec.name)
-    tracker.client.log_text(
-        sweep_run, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), C.SPEC_ARTIFACT
-    )
+    tracker.client.log_text(sweep_run, redacted_dump(spec), C.SPEC_ARTIFACT)  # no secrets
     if spec.description:
         tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
 
@@ -269,7 +267,10 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
             verbose=1 if opts.verbose else 0,
         )
         tuner = tune.Tuner(
-            tune.with_resources(tune_trainable, resources),
+            # The real tracking URI travels in memory; the payload's copy is redacted.
+            tune.with_resources(
+                tune.with_parameters(tune_trainable, tracking_uri=ctx.tracking_uri), resources
+            ),
             tune_config=tune.TuneConfig(
                 search_alg=searcher,
                 num_samples=total,

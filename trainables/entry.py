@@ -10,8 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 
-def tune_trainable(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable: see trainables.trainable.tune_trainable."""
+def tune_trainable(config: dict[str, Any], tracking_uri: str | None = None) -> None:
+    """Ray Tune function trainable: see trainables.trainable.tune_trainable.
+
+    `tracking_uri` (bound with tune.with_parameters, never written to Tune's params.json)
+    replaces the payload's copy, which has its secrets redacted.
+    """
     from trainables.trainable import tune_trainable as run
 
+    if tracking_uri is not None:
+        payload = config["payload"]
+        run_settings = {**payload["run"], "tracking_uri": tracking_uri}
+        config = {**config, "payload": {**payload, "run": run_settings}}
     run(config)
