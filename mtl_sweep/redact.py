@@ -22,6 +22,7 @@ SECRET_PATHS: tuple[tuple[str, ...], ...] = (("tracking", "uri"),)  # always red
 MASK = "***"
 _USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)@")
 
+_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")  # already redacted
 Loc = tuple[object, ...]
 
 
@@ -35,7 +36,9 @@ def redact_uri(uri: str, redactions: Mapping[str, str] | None = None) -> str:
     password masked: "http://u:pw@host" -> "http://u:***@host"."""
     if redactions and uri in redactions:
         uri = redactions[uri]
-    return _USERINFO.sub(lambda m: f"{m['head']}{MASK}@", uri)
+    return _USERINFO.sub(
+        lambda m: m[0] if _PLACEHOLDER.match(m["pw"]) else f"{m['head']}{MASK}@", uri
+    )
 
 
 def _below(redactions: Mapping[Loc, str], key: object) -> dict[Loc, str]:
