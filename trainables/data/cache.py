@@ -43,7 +43,7 @@ from trainables.data.manifest import SPLITS, Manifest
 from trainables.data.parallel import default_workers
 from trainables.data.source import ResolvedSource
 
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: path checks)
 CHUNK = 64  # images per worker task: amortises the thread hand-off
 
 
