@@ -10,8 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def tune_trainable(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable: see trainables.trainable.tune_trainable."""
+def tune_trainable(config: dict[str, Any], tracking_uri: str | None = None) -> None:
+    """Ray Tune function trainable: see trainables.trainable.tune_trainable.
+
+    `tracking_uri` (bound with tune.with_parameters, never written to Tune's params.json)
+    replaces the request's copy, which has its secrets redacted.
+    """
+    from dataclasses import replace
+
+    from mtl_core.trial import TUNE_CONFIG_KEY
     from trainables.trainable import tune_trainable as run
 
+    if tracking_uri is not None:
+        request = config[TUNE_CONFIG_KEY]
+        execution = replace(request.execution, tracking_uri=tracking_uri)
+        config = {**config, TUNE_CONFIG_KEY: replace(request, execution=execution)}
     run(config)

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from mtl_core.cachedir import default_cache_dir
-from mtl_core.errors import UserError
+from mtl_core.errors import DataError, UserError
 from mtl_core.files import atomic_path
-from mtl_core.sources import SOURCE_TASKS, SyntheticSource
+from mtl_core.sources import SOURCE_TASKS, Source, SyntheticSource
 from mtl_core.tasks import TASKS
 
 _SYNTH = SyntheticSource()  # its defaults are the options' defaults
+_SOURCE: TypeAdapter[Any] = TypeAdapter(Source)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,8 +91,9 @@ def synth(out: str, progress: bool, **knobs: Any) -> None:
     "--source",
     "sources",
     multiple=True,
-    metavar="KIND=ROOT",
-    help="A source to check, e.g. celeba=/data/celeba (repeatable).",
+    metavar="KIND=ROOT[,KEY=VALUE...]",
+    help="A source to check, with its settings, e.g. celeba=/data/celeba or "
+    "imdb_wiki=/data/wiki_crop,db=wiki (repeatable).",
 )
 @click.option(
     "--image-size",
@@ -115,10 +119,10 @@ def check(
 
     Give a SPEC (its four task sources and its stages' sources), or --source KIND=ROOT,
     or both. Checking decodes every image once into the cache that trials then read, and
-    generates a spec's synthetic data on first use. A missing root or file exits with
-    code 2 and names the path.
+    generates a spec's synthetic data on first use. A missing root or file, or a split
+    with no usable sample, exits with code 2.
     """
-    from trainables.data.check import check_source
+    from trainables.data.check import check_source, empty_splits
     from trainables.data.source import resolve_source
 
     if spec is None and not sources:
@@ -137,13 +141,9 @@ def check(
         for name, stage in loaded.stages.items():
             wanted.append((stage.source.model_dump(mode="json"), "pretrain", f"stage {name}"))
     for item in sources:
-        kind, sep, root = item.partition("=")
-        if not sep or not kind or not root:
-            raise UserError(f"--source {item!r}: expected KIND=ROOT, e.g. celeba=/data/celeba")
-        if kind not in SOURCE_TASKS or kind == "synthetic":
-            real = ", ".join(k for k in SOURCE_TASKS if k != "synthetic")
-            raise UserError(f"--source {item!r}: unknown kind {kind!r}; known: {real}")
-        wanted.append(({"kind": kind, "root": root}, SOURCE_TASKS[kind][0], f"--source {kind}"))
+        source = parse_source_option(item)
+        kind = source["kind"]
+        wanted.append((source, SOURCE_TASKS[kind][0], f"--source {kind}"))
     size = image_size or size
     cache = default_cache_dir(cache_dir or cache_value)
     resolved: dict[Any, list[str]] = {}  # ResolvedSource -> what uses it, in first-seen order
@@ -153,3 +153,39 @@ def check(
             users.append(used_by)
     reports = [check_source(src, users, size, cache, progress) for src, users in resolved.items()]
     click.echo("\n\n".join(reports))
+    empty = [f"{src} ({', '.join(e)})" for src in resolved if (e := empty_splits(src, size, cache))]
+    if empty:
+        raise DataError(f"no usable sample in: {'; '.join(empty)}; see the drops above")
+
+
+def parse_source_option(item: str) -> dict[str, Any]:
+    """`KIND=ROOT[,key=value...]` -> a source mapping, validated by the source's schema.
+
+    Values are read as YAML scalars (`max_images=100` is a number, `db=wiki` a string).
+    """
+    from mtl_core.errors import format_loc
+
+    head, *pairs = item.split(",")
+    kind, sep, root = head.partition("=")
+    if not sep or not kind or not root:
+        raise UserError(f"--source {item!r}: expected KIND=ROOT[,key=value...], e.g. celeba=/data")
+    if kind not in SOURCE_TASKS or kind == "synthetic":
+        real = ", ".join(k for k in SOURCE_TASKS if k != "synthetic")
+        raise UserError(f"--source {item!r}: unknown kind {kind!r}; known: {real}")
+    source: dict[str, Any] = {"kind": kind, "root": root}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip() or key.strip() in source:
+            raise UserError(f"--source {item!r}: bad setting {pair!r}; expected key=value")
+        try:
+            source[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--source {item!r}: cannot read the value of {key!r}") from None
+    try:
+        _SOURCE.validate_python(source)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = format_loc(err["loc"][1:]) or "kind"
+        msg = f"unknown setting for {kind}" if err["type"] == "extra_forbidden" else err["msg"]
+        raise UserError(f"--source {item!r}: {where}: {msg}") from None
+    return source

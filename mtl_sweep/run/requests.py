@@ -9,6 +9,7 @@ from mtl_core import contract as C
 from mtl_core.tasks import expand_task_item, tasks_tag
 from mtl_core.trial import Execution, TrialConfig, TrialRequest
 from mtl_sweep.expand import PretrainJob, Trial
+from mtl_sweep.spec.redact import redact_uri
 from mtl_sweep.spec.schema import Spec
 
 
@@ -26,11 +27,20 @@ class RunContext:
         """The resume checkpoint of the trial or job `key` (under the shared cache folder)."""
         return self.cache_dir / "checkpoints" / self.experiment_id / key
 
+    def uri_redactions(self) -> dict[str, str]:
+        """{tracking URI: the same with its secret ${VAR}s unexpanded}, from the spec."""
+        template = self.spec._redactions.get(("tracking", "uri"))
+        if template is None or self.spec.tracking.uri is None:
+            return {}
+        return {self.spec.tracking.uri: template}
+
     def execution(self, key: str, fail_epoch: int | None = None) -> Execution:
         """The execution settings of trial `key` (never part of a key)."""
         train = self.spec.train
         return Execution(
-            tracking_uri=self.tracking_uri,
+            # Redacted: Tune persists trial configs. Trials get the real URI through
+            # tune.with_parameters (runner._tuner), which keeps it in memory only.
+            tracking_uri=redact_uri(self.tracking_uri, self.uri_redactions()),
             experiment_id=self.experiment_id,
             parent_run_id=self.parent_run_id,
             cache_dir=str(self.cache_dir),

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
@@ -37,6 +36,7 @@ from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.summary import print_skipped, print_summary
 from mtl_sweep.spec.load import load_spec
+from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
 from mtl_sweep.store.tracker import Tracker
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
@@ -143,7 +143,7 @@ def _drive(
         stale = tracker.close_stale(exp_id, spec.name)
         if stale:
             click.echo(f"marked {stale} run(s) left RUNNING by an earlier driver as KILLED")
-        tracker.client.log_text(sweep_run, spec_yaml(spec), C.SPEC_ARTIFACT)
+        tracker.client.log_text(sweep_run, redacted_dump(spec), C.SPEC_ARTIFACT)  # no secrets
         if spec.description:
             tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
         if opts.rerun:
@@ -195,11 +195,6 @@ def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
         shutil.rmtree(ctx.checkpoint_dir(item.key), ignore_errors=True)
 
 
-def spec_yaml(spec) -> str:
-    """The resolved spec as YAML, for the sweep run's spec.yaml artifact."""
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
-
-
 def preflight(plan: Plan, cache_dir: Path) -> None:
     """Check every source the plan reads (generating synthetic data) before Ray starts.
 
@@ -246,7 +241,8 @@ def _tune(
     )
     started_here = _start_ray(opts)
     try:
-        tuner = _tuner(ctx.spec, searcher, len(jobs) + len(trials), opts, interrupt.stopper())
+        total = len(jobs) + len(trials)
+        tuner = _tuner(ctx.spec, searcher, total, opts, interrupt.stopper(), ctx.tracking_uri)
         outcome = _outcome(tuner.fit())
         if not interrupt.requested:
             outcome.failed.extend(searcher.skipped)
@@ -285,7 +281,7 @@ def _start_ray(opts: RunOptions) -> bool:
     return True
 
 
-def _tuner(spec, searcher, total: int, opts: RunOptions, stopper):
+def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: str):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
     from ray import tune
@@ -313,7 +309,10 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper):
     )
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     return tune.Tuner(
-        tune.with_resources(tune_trainable, resources),
+        # The real tracking URI travels in memory; the request's copy is redacted.
+        tune.with_resources(
+            tune.with_parameters(tune_trainable, tracking_uri=tracking_uri), resources
+        ),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             num_samples=total,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from pydantic import ValidationError
 from mtl_core.errors import SpecError, format_loc
 from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS
+from mtl_sweep.spec.redact import is_secret
 from mtl_sweep.spec.schema import Spec
 from mtl_sweep.spec.validate import check_spec
+from mtl_sweep.spec.yamlsafe import YamlProblem, load_yaml
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MAX_SPEC_BYTES = 1_000_000  # a spec is a few KB; anything this big is not one
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
@@ -28,13 +32,31 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     Raises SpecError, naming the file and key path, for anything wrong.
     """
     path = Path(path)
+    return parse_spec(_read_text(path), str(path), overrides)
+
+
+def _read_text(path: Path) -> str:
+    """The spec file's text: a regular file of at most MAX_SPEC_BYTES, in UTF-8."""
     try:
-        text = path.read_text()
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise SpecError(str(path), "", "not a regular file")
+        if st.st_size > MAX_SPEC_BYTES:
+            raise SpecError(str(path), "", f"{st.st_size:,} bytes; a spec is at most 1 MB")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(str(path), "", "no such spec file") from None
     except OSError as exc:
         raise SpecError(str(path), "", f"cannot read: {exc.strerror}") from None
-    return parse_spec(text, str(path), overrides)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            str(path),
+            f"line {line}",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+        ) from None
 
 
 def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
@@ -42,18 +64,22 @@ def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()
     raw = _unshare(_read_yaml(text, file))
     for item in overrides:
         apply_override(raw, item)
-    raw = _expand_env(raw, file, ())
+    redactions: dict[tuple[object, ...], str] = {}
+    raw = _expand_env(raw, file, (), redactions)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise _spec_error(file, exc) from None
     check_spec(spec, file)
+    spec._redactions = redactions  # see mtl_sweep.spec.redact.redacted_dump
     return spec
 
 
 def _read_yaml(text: str, file: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
+    except YamlProblem as exc:
+        raise SpecError(file, exc.where, exc.message) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -104,29 +130,42 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise SpecError("--set", key, "its parent is not a mapping")
 
 
-def _expand_env(value: Any, file: str, loc: tuple[object, ...]) -> Any:
-    """Replace ${VAR} and ${VAR:-default} in every string; an unset VAR is an error."""
+def _expand_env(
+    value: Any, file: str, loc: tuple[object, ...], redactions: dict[tuple[object, ...], str]
+) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string; an unset VAR is an error.
+
+    Where a secret (redact.is_secret) is substituted, `redactions[loc]` gets the string
+    with that ${VAR} left in place of its value.
+    """
     if isinstance(value, dict):
-        return {k: _expand_env(v, file, (*loc, k)) for k, v in value.items()}
+        return {k: _expand_env(v, file, (*loc, k), redactions) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, file, (*loc, i)) for i, v in enumerate(value)]
+        return [_expand_env(v, file, (*loc, i), redactions) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
-
-    def sub(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise SpecError(
-            file,
-            format_loc(loc),
-            f"environment variable {name} is not set (export {name}=... or write "
-            f"${{{name}:-default}})",
+    expanded = _ENV.sub(lambda m: _substitute(m, file, loc), value)
+    if any(is_secret(m.group(1), loc) for m in _ENV.finditer(value)):
+        keep = _ENV.sub(
+            lambda m: m.group(0) if is_secret(m.group(1), loc) else _substitute(m, file, loc),
+            value,
         )
+        redactions[loc] = keep
+    return expanded
 
-    return _ENV.sub(sub, value)
+
+def _substitute(match: re.Match[str], file: str, loc: tuple[object, ...]) -> str:
+    """The value of one ${VAR} or ${VAR:-default}; an unset VAR is an error."""
+    name, default = match.group(1), match.group(2)
+    if name in os.environ:
+        return os.environ[name]
+    if default is not None:
+        return default
+    raise SpecError(
+        file,
+        format_loc(loc),
+        f"environment variable {name} is not set (export {name}=... or write ${{{name}:-default}})",
+    )
 
 
 # Kind tags that pydantic puts into error locations for the tagged source union.

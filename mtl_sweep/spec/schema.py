@@ -16,6 +16,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
 )
 
 from mtl_core.settings import Strict, TrainSettings
@@ -41,6 +42,10 @@ def _as_weight_list(value: Any) -> Any:
 def _as_task_list(value: Any) -> Any:
     """`tasks: all` means `[all]`; a flat list stays a list of items."""
     return [value] if isinstance(value, str) else value
+
+
+# Sweep and experiment names: they become folder names (artifacts), so no `/` and no `..`.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 def _synthetic() -> SyntheticSource:
@@ -155,7 +160,8 @@ class TrackingSpec(Strict):
     """Where runs go. The CLI's --tracking-uri wins over `uri`, which wins over the env."""
 
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the cwd
-    experiment: str | None = None  # None: the sweep's name
+    # None: the sweep's name. It becomes a folder under the artifact root, so no slashes.
+    experiment: str | None = Field(None, pattern=NAME_PATTERN, max_length=200)
 
 
 class ResourcesSpec(Strict):
@@ -184,7 +190,7 @@ class DebugSpec(Strict):
 class Spec(Strict):
     """A whole sweep: one YAML file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also the default experiment
+    name: str = Field(pattern=NAME_PATTERN, max_length=200)  # also the default experiment
     description: str = ""
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     data: DataSpec = Field(default_factory=DataSpec)
@@ -194,6 +200,8 @@ class Spec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     debug: DebugSpec = Field(default_factory=DebugSpec)
+    # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.load).
+    _redactions: dict[tuple[object, ...], str] = PrivateAttr(default_factory=dict)
 
     @property
     def experiment(self) -> str:

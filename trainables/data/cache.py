@@ -19,8 +19,11 @@ so concurrent trials never see a partial cache (see atomic.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import shutil
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from mtl_core.errors import DataError
 from mtl_core.sources import SPLITS
 from mtl_core.tasks import TASKS
 from trainables.data.atomic import build_once
@@ -41,7 +45,7 @@ from trainables.data.manifest import Manifest
 from trainables.data.parallel import default_workers
 from trainables.data.source import ResolvedSource
 
-CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: path checks)
 CHUNK = 64  # images per worker task: amortises the thread hand-off
 
 
@@ -129,11 +133,40 @@ def build_cache(
     progress: bool = True,
     workers: int | None = None,
 ) -> Path:
-    """Decode every split of `src` into the cache unless it is there; returns its folder."""
+    """Decode every split of `src` into the cache unless it is there; returns its folder.
+
+    A full disk is a DataError naming the folder; the partial build is removed.
+    """
     target = cache_path(src, image_size, cache_dir)
-    return build_once(
-        target, lambda tmp: _build(tmp, src, image_size, progress, workers or default_workers())
-    )
+    try:
+        return build_once(
+            target,
+            lambda tmp: _build(tmp, src, image_size, progress, workers or default_workers()),
+        )
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DataError(
+            f"no space left in {target.parent} while building the decoded cache of {src}; "
+            "free some, or point data.cache_dir / $MTL_SWEEP_CACHE elsewhere"
+        ) from None
+
+
+def _preallocated(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A new .npy memmap whose blocks are all allocated now, after checking free space.
+
+    open_memmap alone makes a sparse file: on a full disk the writes into the mapping
+    would then die with SIGBUS. Allocating up front turns that into ENOSPC, here.
+    """
+    need = int(np.prod(shape)) + 4096  # + the header, at most a page
+    free = shutil.disk_usage(path.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"{need:,} bytes needed, {free:,} free", str(path.parent))
+    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    if hasattr(os, "posix_fallocate") and need > 4096:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    return images
 
 
 def load_split(
@@ -191,7 +224,7 @@ def _decode_split(
     Returns the indices of the images kept and the count of failures per reason.
     """
     n = len(m)
-    images = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+    images = _preallocated(out, (n, size, size, 3))
     kept: list[int] = []
     failed: Counter[str] = Counter()
     bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress or n == 0)
@@ -206,7 +239,7 @@ def _decode_split(
             chunks = [range(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
 
             def work(idx: range) -> list[tuple[np.ndarray | None, str | None]]:
-                return [decode_file(m.images[i], m.boxes[i], size) for i in idx]
+                return [decode_file(m.images[i], m.boxes[i], size, m.image_root) for i in idx]
 
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 for idx, results in zip(chunks, pool.map(work, chunks), strict=True):

@@ -64,3 +64,10 @@ def check_source(
             tabulate(labels, headers=("split", "task", "labels")),
         ]
     )
+
+
+def empty_splits(src: ResolvedSource, image_size: int, cache_dir: Path) -> list[str]:
+    """The splits of `src` with no usable sample (trials read all three), from the cache."""
+    return [
+        s for s in SPLITS if load_split(src, s, image_size, cache_dir, False).stats["usable"] == 0
+    ]

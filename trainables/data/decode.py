@@ -7,6 +7,10 @@ releases the GIL while it decodes and resizes, so threads use every core.
 from __future__ import annotations
 
 import math
+import os
+import stat
+import warnings
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -15,6 +19,11 @@ from trainables.data import drops
 
 BOX_MARGIN = 0.2  # context added on each side of a face box, as a fraction of its size
 RESAMPLE = Image.Resampling.BICUBIC  # PIL's resize antialiases when it shrinks
+# Larger images are refused from their header, before decoding: 64 MP is far beyond any
+# face photo and below PIL's own limit (~89 MP, which only warns up to twice that).
+MAX_PIXELS = 64_000_000
+# decode_file counts such images as drops.TOO_LARGE; PIL's warning would only repeat it.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def square_region(
@@ -49,16 +58,24 @@ def resize_square(
 
 
 def decode_file(
-    path: str, box: np.ndarray | None, size: int
+    path: str, box: np.ndarray | None, size: int, image_root: str | None = None
 ) -> tuple[np.ndarray | None, str | None]:
     """Decode the image at `path`: (pixels (size, size, 3) uint8, None) or (None, reason).
 
-    reason is drops.MISSING_FILE or drops.CORRUPT_IMAGE: a bad file is skipped and
-    counted, never fatal.
+    A bad file is skipped and counted under a drops reason, never fatal, and never opened
+    when it is not safe to: a path that leaves `image_root` once symlinks are resolved
+    (UNSAFE_PATH), a FIFO, device or folder (NOT_A_FILE: opening a FIFO blocks forever),
+    or a header announcing more than MAX_PIXELS pixels (TOO_LARGE). Otherwise
+    MISSING_FILE or CORRUPT_IMAGE.
     """
+    reason = check_file(path, image_root)
+    if reason is not None:
+        return None, reason
     try:
         with Image.open(path) as img:
             w, h = img.size
+            if w * h > MAX_PIXELS:
+                return None, drops.TOO_LARGE
             left, top, right, bottom = square_region(w, h, box)
             side = right - left
             if img.format == "JPEG" and side > 2 * size:
@@ -71,11 +88,36 @@ def decode_file(
             return resize_square(img, size, (left, top, right, bottom)), None
     except (FileNotFoundError, NotADirectoryError):
         return None, drops.MISSING_FILE
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        return None, drops.TOO_LARGE
+    except (OSError, SyntaxError, ValueError):
         return None, drops.CORRUPT_IMAGE
+
+
+def check_file(path: str, image_root: str | None) -> str | None:
+    """The drops reason not to open `path`, or None: inside `image_root` (after resolving
+    symlinks; the root itself may be a link) and a regular file."""
+    real = os.path.realpath(path)
+    if image_root is not None:
+        root = _real(image_root)
+        if os.path.commonpath([root, real]) != root:
+            return drops.UNSAFE_PATH
+    try:
+        mode = os.stat(real).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return drops.MISSING_FILE
+    except OSError:
+        return drops.CORRUPT_IMAGE
+    return None if stat.S_ISREG(mode) else drops.NOT_A_FILE
 
 
 def decode_pixels(pixels: np.ndarray, size: int) -> np.ndarray:
     """Already-decoded (h, w) or (h, w, 3) uint8 pixels -> (size, size, 3) uint8 RGB."""
     img = Image.fromarray(np.ascontiguousarray(pixels))
     return resize_square(img, size, square_region(img.width, img.height, None))
+
+
+@lru_cache(maxsize=64)
+def _real(folder: str) -> str:
+    """realpath of an image folder, once per folder rather than once per image."""
+    return os.path.realpath(folder)

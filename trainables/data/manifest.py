@@ -29,6 +29,9 @@ class Manifest:
     labels: dict[str, np.ndarray]
     age_std: np.ndarray  # (N,) float32 per-image std of the age label (ChaLearn), NaN unknown
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> count, before decoding
+    # The folder every image path must stay inside once symlinks are resolved; None: no
+    # check (pixels in memory). See decode.decode_file.
+    image_root: str | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -37,7 +40,8 @@ class Manifest:
 class ManifestBuilder:
     """Collects a split's rows one at a time, then builds its `Manifest`."""
 
-    def __init__(self) -> None:
+    def __init__(self, image_root: str | None = None) -> None:
+        self.image_root = image_root  # see Manifest.image_root
         self.images: list = []
         self.names: list[str] = []
         self.boxes: list[tuple[float, float, float, float]] = []
@@ -80,6 +84,7 @@ class ManifestBuilder:
             labels={t: np.asarray(v, np.float32) for t, v in self.labels.items()},
             age_std=np.asarray(self.age_std, np.float32),
             dropped=Counter(self.dropped),
+            image_root=self.image_root,
         )
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torchvision
 from torch import nn
+from torchvision.models._api import WeightsEnum
 
 
 class ImageNetWeightsUnavailable(RuntimeError):
@@ -22,7 +26,7 @@ def fetch_imagenet_weights(name: str) -> None:
     """
     weights = imagenet_weights(name)
     try:
-        weights.get_state_dict(progress=False, check_hash=False)
+        weights.get_state_dict(progress=False, check_hash=False, weights_only=True)
     except Exception as exc:
         import torch.hub
 
@@ -51,8 +55,28 @@ def build_trunk(
     if pretrained:
         fetch_imagenet_weights(name)
     weights = imagenet_weights(name) if pretrained else None
-    model = torchvision.models.get_model(name, weights=weights, **kwargs)
+    with weights_only_loads():
+        model = torchvision.models.get_model(name, weights=weights, **kwargs)
     return model, _strip_classifier(model)
+
+
+@contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Make torchvision's model builders unpickle weights with weights_only=True.
+
+    They call `weights.get_state_dict(...)`, which is torch.hub's load_state_dict_from_url
+    with its default weights_only=False: a tampered file in the hub cache would run code.
+    """
+    original = WeightsEnum.get_state_dict
+
+    def safe(self: WeightsEnum, *args: object, **kwargs: object) -> dict:
+        return original(self, *args, **{**kwargs, "weights_only": True})
+
+    WeightsEnum.get_state_dict = safe  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WeightsEnum.get_state_dict = original  # type: ignore[method-assign]
 
 
 def _strip_classifier(model: nn.Module) -> int:

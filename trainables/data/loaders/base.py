@@ -34,12 +34,16 @@ class Loader:
         raise NotImplementedError
 
     def check_exists(self, root: Path, opts: Mapping[str, Any]) -> None:
-        """Raise DataError naming the first required path that is missing."""
+        """Raise DataError naming the first required path that is missing, or the first
+        label file that is not a regular file."""
         if not root.is_dir():
             raise DataError(f"{self.kind} root {root} does not exist or is not a folder")
         for path in self.required(root, opts):
             if not path.exists():
                 raise DataError(f"{self.kind} source is missing {path}")
+        for path in self.metadata(root, opts):
+            if not path.is_file():  # a FIFO would block the reader forever
+                raise DataError(f"{self.kind} source: {path} is not a regular file")
 
 
 @cache

@@ -13,6 +13,7 @@ from mtl_core.errors import DataError
 from mtl_core.sources import SPLITS
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
+from trainables.data.loaders.tabular import read_lines
 from trainables.data.manifest import Manifest, ManifestBuilder
 
 ATTRIBUTES = {"gender": "Male", "smile": "Smiling"}  # task -> CelebA attribute name
@@ -34,11 +35,11 @@ class CelebALoader(Loader):
     def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
         attr_path, part_path = self.metadata(root, opts)
         partition: dict[str, str] = {}
-        for line in part_path.read_text().splitlines():
+        for line in read_lines(part_path):
             parts = line.split()
             if len(parts) == 2:
                 partition[parts[0]] = parts[1]
-        lines = attr_path.read_text().splitlines()
+        lines = read_lines(attr_path)
         if len(lines) < 2:
             raise DataError(f"{attr_path}: expected a count line and a header line")
         header = lines[1].split()
@@ -48,7 +49,7 @@ class CelebALoader(Loader):
                 raise DataError(f"{attr_path}: no attribute {name!r} in the header line")
             where[task] = header.index(name) + 1  # + 1: the image name comes first
         images = root / opts.get("images", "img_align_celeba")
-        builders = {s: ManifestBuilder() for s in SPLITS}
+        builders = {s: ManifestBuilder(image_root=str(images)) for s in SPLITS}
         for line in lines[2:]:
             parts = line.split()  # values are separated by a variable number of spaces
             if not parts:

@@ -29,7 +29,7 @@ class ChalearnLoader(Loader):
     def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
         out = {}
         for split, folder in FOLDERS.items():
-            b = ManifestBuilder()
+            b = ManifestBuilder(image_root=str(root / folder))
             for _, row in read_rows(root / f"{folder}_gt.csv", ("image", "mean", "stdv")):
                 mean, std = parse_float(row["mean"]), parse_float(row["stdv"])
                 if not row["image"] or not math.isfinite(mean) or not 0 <= mean <= 100:

@@ -45,7 +45,7 @@ class CsvLoader(Loader):
         return [root / opts.get("file", "labels.csv")]
 
     def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
-        builders = {s: ManifestBuilder() for s in SPLITS}
+        builders = {s: ManifestBuilder(image_root=str(root)) for s in SPLITS}
         columns = ("image", "gender", "smile", "split")
         for _, row in read_rows(self.metadata(root, opts)[0], columns):
             split = SPLIT_NAMES.get(row["split"].lower())

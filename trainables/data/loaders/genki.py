@@ -13,6 +13,7 @@ from typing import Any
 from mtl_core.sources import SPLITS
 from trainables.data import drops
 from trainables.data.loaders.base import Loader
+from trainables.data.loaders.tabular import read_lines
 from trainables.data.manifest import Manifest, ManifestBuilder, seeded_split
 
 
@@ -28,14 +29,14 @@ class GenkiLoader(Loader):
         return [root / "labels.txt"]
 
     def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
-        lines = (root / "labels.txt").read_text().splitlines()
+        lines = read_lines(root / "labels.txt")
         split = seeded_split(
             len(lines),
             opts.get("val_fraction", 0.1),
             opts.get("test_fraction", 0.2),
             opts.get("split_seed", 0),
         )
-        builders = {s: ManifestBuilder() for s in SPLITS}
+        builders = {s: ManifestBuilder(image_root=str(root / "files")) for s in SPLITS}
         for i, line in enumerate(lines):
             b = builders[split[i]]
             parts = line.split()

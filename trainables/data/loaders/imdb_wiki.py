@@ -4,6 +4,8 @@ No official split: every entry gets a split from `split_seed` before cleaning (s
 drop is counted in the split it would have joined), by identity (IMDB celeb_id, WIKI
 name) so that no person is in two splits, then the filters run in order and a
 dropped entry counts under the first one it fails:
+0. bad_path / bad_box: a full_path cell that is not one string, a face_location cell
+   that is not four numbers (a field of the wrong length or type is an error instead);
 1. face_score: non-finite (no face found; the box is the whole image) or < min_face_score;
 2. second_face: a finite second_face_score > 0;
 3. age_range: age outside 0..100 (or not computable);
@@ -69,15 +71,74 @@ def identities(meta: np.void, db: str, path: Path, n: int) -> list[str]:
     return [v or f"\0entry {i}" for i, v in enumerate(out)]  # NUL: never a real id or name
 
 
+def _numeric(meta: np.void, name: str, path: Path, n: int) -> np.ndarray:
+    """A 1xN numeric field as (n,) float64; DataError naming the field otherwise."""
+    values = _field(meta, name, path)
+    if len(values) != n:
+        raise DataError(f"{path}: field {name!r} has {len(values)} entries, full_path has {n}")
+    try:
+        return values.astype(float)
+    except (TypeError, ValueError):
+        bad = next((v for v in values if not _is_number(v)), values[0])
+        raise DataError(f"{path}: field {name!r} holds non-numbers (e.g. {bad!r})") from None
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def _text(cell: object) -> str | None:
+    """A MATLAB string cell (an array holding one str) as str; None if it is not one."""
+    arr = np.asarray(cell).reshape(-1)
+    if len(arr) != 1 or not isinstance(arr[0], str) or not arr[0]:
+        return None
+    return arr[0]
+
+
+def _box(cell: object) -> tuple[float, float, float, float] | None:
+    """face_location [x1, y1, x2, y2] (1-based, inclusive) as 0-based edges; None unless
+    it is exactly four numbers."""
+    try:
+        arr = np.asarray(cell, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if arr.shape != (4,):
+        return None
+    x1, y1, x2, y2 = arr.tolist()
+    return (x1 - 1, y1 - 1, x2, y2)
+
+
+def _reason(score: float, second: float, age: float, gender: float, min_score: float) -> str | None:
+    """The first of the usual cleaning filters that an entry fails (module docstring)."""
+    if not math.isfinite(score) or score < min_score:
+        return drops.FACE_SCORE
+    if math.isfinite(second) and second > 0:
+        return drops.SECOND_FACE
+    if not AGE_RANGE[0] <= age <= AGE_RANGE[1]:  # False for NaN too
+        return drops.AGE_RANGE
+    if math.isnan(gender):
+        return drops.GENDER_NAN
+    return None
+
+
 class ImdbWikiLoader(Loader):
-    """Age (from dob and photo year) and gender (1 male, 0 female), with face boxes."""
+    """Age (from dob and photo year) and gender (1 male, 0 female), with face boxes.
+
+    The root is the folder holding `<db>_crop/` or the `<db>_crop` folder itself, with db
+    `imdb` (imdb_crop/imdb.mat) or `wiki` (wiki_crop/wiki.mat).
+    """
 
     kind = "imdb_wiki"
     version = 2  # 2: split by identity (1: per image)
 
     def _mat(self, root: Path, opts: Mapping[str, Any]) -> Path:
         db = opts.get("db", "imdb")
-        return root / f"{db}_crop" / f"{db}.mat"
+        inside = root / f"{db}.mat"  # root is the crop folder itself
+        return inside if inside.is_file() else root / f"{db}_crop" / f"{db}.mat"
 
     def required(self, root: Path, opts: Mapping[str, Any]) -> list[Path]:
         return [self._mat(root, opts)]
@@ -85,23 +146,34 @@ class ImdbWikiLoader(Loader):
     def metadata(self, root: Path, opts: Mapping[str, Any]) -> list[Path]:
         return [self._mat(root, opts)]
 
-    def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
-        import scipy.io
+    def check_exists(self, root: Path, opts: Mapping[str, Any]) -> None:
+        """As Loader's, with a hint when the other half of IMDB-WIKI is there instead."""
+        try:
+            super().check_exists(root, opts)
+        except DataError as exc:
+            db = opts.get("db", "imdb")
+            other = "wiki" if db == "imdb" else "imdb"
+            if self._mat(root, {"db": other}).is_file():
+                raise DataError(
+                    f"{exc}; {root} holds the {other} release: set db={other}"
+                ) from None
+            raise
 
+    def read(self, root: Path, opts: Mapping[str, Any]) -> dict[str, Manifest]:
         db = opts.get("db", "imdb")
         path = self._mat(root, opts)
-        try:
-            meta = scipy.io.loadmat(path)[db][0, 0]
-        except (KeyError, IndexError, ValueError, OSError) as exc:
-            raise DataError(f"{path}: not an IMDB-WIKI metadata file ({exc})") from None
-        full_path = [str(np.asarray(p).reshape(-1)[0]) for p in _field(meta, "full_path", path)]
-        dob = _field(meta, "dob", path).astype(float)
-        year = _field(meta, "photo_taken", path).astype(float)
-        gender = _field(meta, "gender", path).astype(float)
-        score = _field(meta, "face_score", path).astype(float)
-        second = _field(meta, "second_face_score", path).astype(float)
+        meta = _load_meta(path, db)
+        cells = _field(meta, "full_path", path)
+        n = len(cells)
+        dob, year, gender, score, second = (
+            _numeric(meta, name, path, n)
+            for name in ("dob", "photo_taken", "gender", "face_score", "second_face_score")
+        )
         loc = _field(meta, "face_location", path)
-        n = len(full_path)
+        if len(loc) != n:
+            raise DataError(
+                f"{path}: field 'face_location' has {len(loc)} entries, full_path has {n}"
+            )
         split = grouped_split(
             identities(meta, db, path, n),
             opts.get("val_fraction", 0.05),
@@ -109,36 +181,43 @@ class ImdbWikiLoader(Loader):
             opts.get("split_seed", 0),
         )
         min_score = opts.get("min_face_score", 1.0)
-        builders = {s: ManifestBuilder() for s in SPLITS}
-        clean: list[int] = []
-        ages = np.full(n, math.nan)
+        builders = {s: ManifestBuilder(image_root=str(path.parent)) for s in SPLITS}
+        clean: list[tuple[int, str, tuple[float, float, float, float], float]] = []
         for i in range(n):
-            ages[i] = imdb_age(dob[i], year[i])
-            reason = None
-            if not math.isfinite(score[i]) or score[i] < min_score:
-                reason = drops.FACE_SCORE
-            elif math.isfinite(second[i]) and second[i] > 0:
-                reason = drops.SECOND_FACE
-            elif not AGE_RANGE[0] <= ages[i] <= AGE_RANGE[1]:  # False for NaN too
-                reason = drops.AGE_RANGE
-            elif math.isnan(gender[i]):
-                reason = drops.GENDER_NAN
+            name, box, age = _text(cells[i]), _box(loc[i]), imdb_age(dob[i], year[i])
+            if name is None:
+                reason = drops.BAD_PATH
+            elif box is None:
+                reason = drops.BAD_BOX
+            else:
+                reason = _reason(score[i], second[i], age, gender[i], min_score)
             if reason:
                 builders[split[i]].drop(reason)
             else:
-                clean.append(i)
+                clean.append((i, name, box, age))
         cap = opts.get("max_images")
         if cap is not None and len(clean) > cap:
             order = np.random.default_rng([opts.get("split_seed", 0), 1]).permutation(len(clean))
-            keep = set(np.asarray(clean)[order[:cap]].tolist())
-            for i in clean:
-                if i not in keep:
+            keep = set(order[:cap].tolist())
+            for j, (i, *_) in enumerate(clean):
+                if j not in keep:
                     builders[split[i]].drop(drops.OVER_MAX_IMAGES)
-            clean = [i for i in clean if i in keep]
-        crop = path.parent
-        for i in clean:
-            x1, y1, x2, y2 = np.asarray(loc[i], float).reshape(-1)[:4]
-            box = (x1 - 1, y1 - 1, x2, y2)  # 1-based inclusive -> 0-based edges
-            labels = {"age": ages[i], "gender": gender[i]}
-            builders[split[i]].add(str(crop / full_path[i]), full_path[i], labels, box=box)
+            clean = [c for j, c in enumerate(clean) if j in keep]
+        for i, name, box, age in clean:
+            labels = {"age": age, "gender": gender[i]}
+            builders[split[i]].add(str(path.parent / name), name, labels, box=box)
         return {s: b.build() for s, b in builders.items()}
+
+
+def _load_meta(path: Path, db: str) -> np.void:
+    """The metadata struct `meta[db][0, 0]` of an IMDB-WIKI .mat file."""
+    import scipy.io
+
+    try:
+        return scipy.io.loadmat(path)[db][0, 0]
+    except KeyError:
+        raise DataError(f"{path}: no {db!r} struct in it (is db={db} right?)") from None
+    except (IndexError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise DataError(f"{path}: not an IMDB-WIKI metadata file ({exc})") from None
+    except Exception as exc:  # scipy's MatReadError and friends: a damaged file
+        raise DataError(f"{path}: cannot read it ({type(exc).__name__}: {exc})") from None
