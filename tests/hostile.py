@@ -166,6 +166,8 @@ def write_mat(crop: Path, db: str, n: int = N_IMDB, **fields) -> None:
         "face_location": cell([np.array([[5.0, 5.0, 30.0, 30.0]]) for _ in range(n)]),
         "face_score": np.full((1, n), 3.0),
         "second_face_score": np.full((1, n), math.nan),
+        "celeb_id": np.arange(1.0, n + 1).reshape(1, -1),  # one person each (IMDB)
+        "name": cell([f"person {i}" for i in range(n)]),  # the same, as WIKI names them
         **fields,
     }
     scipy.io.savemat(crop / f"{db}.mat", {db: meta})

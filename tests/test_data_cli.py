@@ -70,7 +70,7 @@ def test_check_a_spec_generates_its_synthetic_data(data_cli, write_spec, tmp_pat
         f"""
 name: tiny
 data:
-  age: &s {{kind: synthetic, train: 5, val: 2, test: 2, pretrain: 12}}
+  age: &s {{kind: synthetic, train: 5, val: 2, test: 2, pretrain: 60}}
   gender: *s
   emotion: *s
   smile: *s

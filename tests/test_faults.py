@@ -355,7 +355,8 @@ def test_security_tune_params_get_a_redacted_uri_and_trials_the_real_one(
 ):
     import trainables.trainable
     from mtl_sweep.expand import expand
-    from mtl_sweep.run.requests import RunContext, trial_payload
+    from mtl_core.trial import TUNE_CONFIG_KEY
+    from mtl_sweep.run.requests import RunContext, trial_request
     from mtl_sweep.spec.load import load_spec
     from trainables.tune_entry import tune_trainable
 
@@ -363,12 +364,12 @@ def test_security_tune_params_get_a_redacted_uri_and_trials_the_real_one(
     path = write_spec("name: a\ntracking:\n  uri: http://u:${MLFLOW_TRACKING_TOKEN}@h:5000\n")
     spec = load_spec(path)
     ctx = RunContext(spec, spec.tracking.uri, "1", None, tmp_path)
-    payload = trial_payload(expand(spec, str(path)).trials[0], ctx)
-    assert SECRET not in repr(payload)  # what Tune writes to params.json
+    request = trial_request(expand(spec, str(path)).trials[0], ctx)
+    assert SECRET not in repr(request)  # what Tune persists with the trial's config
     seen = []
     monkeypatch.setattr(trainables.trainable, "tune_trainable", seen.append)
-    tune_trainable({"payload": payload}, tracking_uri=spec.tracking.uri)
-    assert seen[0]["payload"]["run"]["tracking_uri"] == spec.tracking.uri
+    tune_trainable({TUNE_CONFIG_KEY: request}, tracking_uri=spec.tracking.uri)
+    assert seen[0][TUNE_CONFIG_KEY].execution.tracking_uri == spec.tracking.uri
 
 
 def test_security_imagenet_weights_are_unpickled_weights_only(monkeypatch, tmp_path):

@@ -40,7 +40,7 @@ def _roots(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("spec_file", ["ablation.yaml", "paper.yaml", "smoke.yaml"])
 def test_the_old_rule_keeps_the_keys_of_runs_made_before_budgets(spec_file: str) -> None:
     pinned = json.loads((HERE / "trial_keys_per_epoch.json").read_text())[spec_file]
-    assert keys_of(spec_file, "train.budget.rule=per_epoch") == pinned
+    assert keys_of(spec_file, "train.budget={rule: per_epoch}") == pinned
 
 
 @pytest.mark.parametrize("spec_file", sorted(p.name for p in SWEEPS.glob("*.yaml")))

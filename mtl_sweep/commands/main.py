@@ -165,11 +165,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:
-        if not _is_store_error(exc):
-            raise
-        click.echo(f"error: the tracking store failed: {_one_line(exc)}", err=True)
-        sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -178,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        if not _is_store_error(exc):
+            raise
+        click.echo(f"error: the tracking store failed: {_one_line(exc)}", err=True)
+        sys.exit(3)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
