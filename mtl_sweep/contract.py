@@ -33,6 +33,9 @@ KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
 # Metric name prefixes; per-epoch metrics use step = epoch.
 TRAIN, VAL, TEST = "train/", "val/", "test/"
 WEIGHT = "weight/"  # per-epoch task weights of the weighting strategy
+# TAG lookahead affinity Z(i→j), with train.affinity.every: the epoch's mean per epoch,
+# and the mean over every measured step of training once at the end.
+AFFINITY, AFFINITY_MEAN = "affinity/", "affinity_mean/"
 
 # Artifacts.
 CONFIG_ARTIFACT = "trial.yaml"  # the resolved trial config
@@ -63,6 +66,19 @@ def run_name(
 def row_name(backbone: str, tasks: Iterable[str]) -> str:
     """The report's row name, e.g. `ResNet-18-Age_Gender_Emotion_Smile`."""
     return f"{display_name(backbone)}-" + "_".join(t.capitalize() for t in tasks)
+
+
+def affinity_metric(prefix: str, source: str, target: str) -> str:
+    """`affinity/gender_to_smile`: the effect of a step on `source` onto `target`'s loss."""
+    return f"{prefix}{source}_to_{target}"
+
+
+def parse_affinity_metric(name: str, prefix: str) -> tuple[str, str] | None:
+    """(source, target) of an affinity metric name with `prefix`; None for other names."""
+    if not name.startswith(prefix):
+        return None
+    source, sep, target = name[len(prefix) :].partition("_to_")
+    return (source, target) if sep and source and target else None
 
 
 def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

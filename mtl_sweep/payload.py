@@ -36,6 +36,7 @@ class RunContext:
             "workers": train.workers,
             "amp": train.amp,
             "channels_last": train.channels_last,
+            "affinity_every": train.affinity.every,
             "threads": max(1, int(self.spec.resources.cpu)),
         }
 

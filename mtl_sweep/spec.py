@@ -226,6 +226,14 @@ class GradNormSpec(_Strict):
     lr: PositiveFloat = 0.025  # learning rate of the task weights
 
 
+class AffinitySpec(_Strict):
+    """TAG's lookahead inter-task affinity (Fifty et al. 2021), logged per pair of tasks.
+
+    Measured on copies, so training is bit-identical with it on (an execution setting)."""
+
+    every: PositiveInt | None = None  # measure every N-th step of each epoch; None = off
+
+
 class TrainSpec(_Strict):
     """How one trial trains. Include rules and stages may override any of it."""
 
@@ -248,10 +256,11 @@ class TrainSpec(_Strict):
     workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
+    affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only
 
 
 EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset(
-    {"device", "workers", "amp", "channels_last", "eval_batch_size"}
+    {"device", "workers", "amp", "channels_last", "eval_batch_size", "affinity"}
 )
 
 

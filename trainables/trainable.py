@@ -24,6 +24,7 @@ import torch
 from mtl_sweep import contract as C
 from mtl_sweep.errors import DataError
 from trainables import checkpoint as ckpt
+from trainables.affinity import probe_for
 from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
@@ -36,7 +37,15 @@ from trainables.weighting import build_weighting
 Reporter = Callable[[dict[str, Any], Path | None], None]
 # Execution settings: not part of the key, but logged as run.* params so a run says where
 # and how it ran.
-EXECUTION_PARAMS = ("device", "amp", "channels_last", "workers", "threads", "eval_batch_size")
+EXECUTION_PARAMS = (
+    "device",
+    "amp",
+    "channels_last",
+    "workers",
+    "threads",
+    "eval_batch_size",
+    "affinity_every",
+)
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]
 
 
@@ -216,6 +225,7 @@ def _train(
         augment=train_cfg.get("augment"),
     )
     fail_epoch = run.get("fail_epoch")
+    probe = probe_for(payload, state)  # train.affinity: TAG's lookahead, on copies
     eval_batch = int(run.get("eval_batch_size", 256))
     last: dict[str, float] = {}
     for epoch in range(start_epoch, epochs):
@@ -224,7 +234,9 @@ def _train(
             raise InjectedFailure(f"injected failure at epoch {epoch} (debug.fail_tasks)")
         ctx.generator = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
         lr = optimizer.param_groups[0]["lr"]
-        result = train_one_epoch(model, data.train.epoch(epoch), weighting, optimizer, ctx, epoch)
+        result = train_one_epoch(
+            model, data.train.epoch(epoch), weighting, optimizer, ctx, epoch, affinity=probe
+        )
         weighting.end_epoch(result.task_loss)
         scheduler.step()
         val = evaluate(model, data.val, eval_batch, ctx)
@@ -241,6 +253,7 @@ def _train(
             f"{C.VAL}selection_score": score,
             **{f"{C.WEIGHT}{t}": w for t, w in weighting.weights().items()},
             "time/epoch_s": result.seconds,
+            **(probe.end_epoch() if probe else {}),
         }
         tracker.log_metrics(last, step=epoch)
         _checkpoint(
@@ -256,6 +269,7 @@ def _train(
                 "best_score": best_score,
                 "best_epoch": best_epoch,
                 "mlflow_run_id": tracker.run_id,
+                "affinity": probe.state_dict() if probe else {},
             },
             best_state,
         )
@@ -269,6 +283,7 @@ def _train(
     test = evaluate(model, data.test, eval_batch, ctx)
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
     final["best_epoch"] = best_epoch
+    final.update(probe.final_metrics() if probe else {})
     final["time/trial_s"] = time.perf_counter() - started
     tracker.log_metrics(final, step=best_epoch)
     with tempfile.TemporaryDirectory() as tmp:
