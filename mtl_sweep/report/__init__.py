@@ -25,16 +25,23 @@ def build_report(
     experiment: str | None = None,
     sweep: str | None = None,
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    groupings: bool | None = None,
 ) -> Report:
     """Read a sweep's runs from the MLflow store at `uri` and aggregate them into tables.
 
-    `experiment` and `sweep` default to the most recent sweep in the store. Raises
-    UserError for a sqlite store that does not exist or an unknown experiment or sweep.
+    `experiment` and `sweep` default to the most recent sweep in the store. `groupings`:
+    the task-grouping section for every table (True), none (False), or for tables with
+    task subsets other than single tasks and all of them (None). Raises UserError for a
+    sqlite store that does not exist or an unknown experiment or sweep.
     """
+    from mtl_sweep.report.grouping_analysis import attach_groupings
     from mtl_sweep.report.query import load_sweep
     from mtl_sweep.report.tables import build_tables
 
-    return build_tables(load_sweep(uri, experiment, sweep), group_by)
+    runs = load_sweep(uri, experiment, sweep)
+    report = build_tables(runs, group_by)
+    attach_groupings(report, runs.runs, groupings)
+    return report
 
 
 def render_report(
@@ -43,11 +50,12 @@ def render_report(
     sweep: str | None = None,
     fmt: str = "markdown",
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
+    groupings: bool | None = None,
 ) -> str:
     """The report of a sweep as text in `fmt` (one of FORMATS); see `build_report`."""
     from mtl_sweep.report.render import render
 
-    return render(build_report(uri, experiment, sweep, group_by), fmt)
+    return render(build_report(uri, experiment, sweep, group_by, groupings), fmt)
 
 
 __all__ = ["DEFAULT_GROUP_BY", "FORMATS", "GROUP_KEYS", "build_report", "render_report"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtl_sweep.errors import UserError
-from mtl_sweep.report import FORMATS
+from mtl_sweep.report import FORMATS, grouping_render
 from mtl_sweep.report.tables import MULTI, REFERENCE, Column, Report, Row, Stat, Table
 from mtl_sweep.tasks import Metric
 
@@ -302,6 +302,7 @@ def _markdown(report: Report, tablefmt: str) -> str:
         if extra:
             out += [""] + [f"- {n}" for n in extra]
         out.append("")
+    out += grouping_render.markdown_lines(report, tablefmt)
     return "\n".join(out)
 
 
@@ -332,6 +333,7 @@ def _html(report: Report) -> str:
         extra = notes(table)
         if extra:
             out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in extra) + "</ul>")
+    out += grouping_render.html_lines(report)
     return "\n".join(out) + "\n"
 
 
@@ -359,6 +361,7 @@ def _latex(report: Report) -> str:
         )
         body = _REF_LINE.sub(_latex_separator(len(heads)), body)
         out.append(body.rstrip())
+    out += grouping_render.latex_blocks(report, _slug(report.sweep))
     return "\n\n".join(out) + "\n"
 
 
@@ -422,7 +425,7 @@ def _num(x: float) -> float | None:
 def _csv(report: Report) -> str:
     import pandas as pd
 
-    recs = records(report)
+    recs = records(report) + grouping_render.grouping_records(report)
     # Identity first, seed lists last; counts as integers (blank where a row has no cell).
     head = ["table", "block", "model", "backbone", "pretrain", "tasks", "weighting", "weights"]
     tail = ["failed seeds", "missing seeds"]
@@ -510,5 +513,6 @@ def _json(report: Report) -> str:
         "counts": report.counts,
         "delta_m_convention": DELTA_CONVENTION,
         "tables": tables,
+        "groupings": grouping_render.groupings_json(report),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

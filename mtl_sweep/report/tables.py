@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,6 +163,7 @@ class Report:
     group_by: tuple[str, ...]
     tables: list[Table]
     counts: dict[str, int]  # trials_finished, trials_failed, ..., pretrain_finished, ...
+    groupings: list[Any] = field(default_factory=list)  # grouping_analysis.Grouping
 
 
 def task_gain(task: str, mtl: float, stl: float) -> float:
