@@ -174,6 +174,25 @@ def test_probe_means_per_epoch_and_over_training_and_resume():
     assert C.parse_affinity_metric("test/age_mae", C.AFFINITY_MEAN) is None
 
 
+def test_affinity_is_an_execution_setting_outside_the_key(write_spec):
+    from mtl_sweep.errors import SpecError
+    from mtl_sweep.expand import expand
+    from mtl_sweep.load import load_spec
+
+    from .conftest import SWEEPS
+
+    keys = [
+        sorted(t.key for t in expand(load_spec(SWEEPS / "smoke.yaml", sets)).trials)
+        for sets in ([], ["train.affinity.every=3"])
+    ]
+    assert keys[0] == keys[1]
+    path = write_spec(
+        "name: s\ngrid:\n  include:\n    - {tasks: all, train: {affinity: {every: 2}}}\n"
+    )
+    with pytest.raises(SpecError, match=r"grid\.include\[0\]\.train\.affinity"):
+        expand(load_spec(path), str(path))
+
+
 def test_a_trial_logs_affinity_with_the_same_key_and_the_same_results(tmp_path):
     from mtl_sweep.expand import expand
     from mtl_sweep.load import load_spec

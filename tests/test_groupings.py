@@ -210,3 +210,17 @@ def test_exhaustive_search_matches_brute_force_over_every_selection():
                     best = max(best, sum(served[t].scores[t] for t in tasks) / len(tasks))
         assert choice.score == pytest.approx(best)
     assert sum(1 for _ in G.set_partitions(list("abcdef"))) == 203  # Bell(6)
+
+
+def test_the_groupings_sweep_has_singles_pairs_triples_and_all_with_affinity_on():
+    from mtl_sweep.expand import expand
+    from mtl_sweep.load import load_spec
+
+    from .conftest import SWEEPS
+
+    spec = load_spec(SWEEPS / "groupings.yaml")
+    plan = expand(spec)
+    sizes = sorted(len(t.tasks) for t in plan.trials)
+    assert sizes == [1] * 4 + [2] * 6 + [3] * 4 + [4]
+    assert {t.config["data"][t.tasks[0]]["kind"] for t in plan.trials} == {"synthetic"}
+    assert spec.train.affinity.every is not None
