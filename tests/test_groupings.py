@@ -124,7 +124,7 @@ def test_an_estimated_subset_that_would_win_is_marked_estimated(uri):  # noqa: F
     estimated = [r for r in rows if r["basis"] == "estimated"]
     assert [r["k"] for r in estimated] == ["2"]
     assert estimated[0]["networks"] == "age+gender+emotion (estimated), emotion+smile"
-    assert estimated[0]["Age MAE"].startswith("≈")
+    assert estimated[0]["Age MAE (served by)"].startswith("≈")
     assert all("estimated" not in r["networks"] for r in rows if r["basis"] == "measured")
 
 
