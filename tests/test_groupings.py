@@ -224,3 +224,18 @@ def test_the_groupings_sweep_has_singles_pairs_triples_and_all_with_affinity_on(
     assert sizes == [1] * 4 + [2] * 6 + [3] * 4 + [4]
     assert {t.config["data"][t.tasks[0]]["kind"] for t in plan.trials} == {"synthetic"}
     assert spec.train.affinity.every is not None
+
+
+def test_without_an_all_task_run_k1_is_estimated_and_vs_all_says_so(uri):  # noqa: F811
+    study = Study(uri)
+    for task, value in SINGLE.items():
+        study.trial((task,), {task: value})
+    for tasks, gains in GAINS.items():
+        if len(tasks) == 2:
+            study.trial(tasks, {t: metric(t, g) for t, g in gains.items()})
+    g = only(build_report(uri))
+    assert 1 not in by_k(g.measured)  # no trained network serves every task
+    k1 = by_k(g.estimated)[1]
+    assert k1.networks == (FOUR,) and k1.bases == (G.ESTIMATED,)
+    assert g.all_task is not None and g.all_task.estimated
+    assert any("pair estimate" in n for n in g.notes)

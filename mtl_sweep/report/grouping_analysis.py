@@ -151,7 +151,12 @@ def analyse(
         for c in G.best_selections(tasks, cells.candidates(True))
         if c.estimated and c.score > best.get(c.k, -math.inf) + 1e-9
     ]
-    out = Grouping(title, tasks, measured, estimated, cells.all_task(), notes=notes)
+    all_task = cells.all_task()
+    if all_task is None:
+        notes.append("vs all-task is blank: no all-task network was trained or can be estimated.")
+    elif all_task.estimated:
+        notes.append("The all-task network was not trained: vs all-task uses its pair estimate.")
+    out = Grouping(title, tasks, measured, estimated, all_task, notes=notes)
     _attach_affinity(out, cells, affinities)
     _with_vs_all(out)
     return out
