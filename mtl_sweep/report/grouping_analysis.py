@@ -182,7 +182,6 @@ class _Cells:
         self.skipped = [r for r in rows if not r.gains or set(r.gains) != set(r.tasks)]
         self.rows = {r.tasks: r for r in rows if r not in self.skipped}
         self.mean = {s: {t: r.gains[t].mean for t in s} for s, r in self.rows.items()}
-        self.pairs = {frozenset(s): v for s, v in self.mean.items() if len(s) == 2}
         self.by_subset = {n.tasks: n for n in self.candidates(True)}
 
     def candidates(self, estimate: bool) -> list[G.Network]:
