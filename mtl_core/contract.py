@@ -16,7 +16,7 @@ from mtl_core.tasks import TASK_METRICS, Metric, tasks_tag
 KIND = "mtl_sweep.kind"  # sweep | trial | pretrain
 SWEEP = "mtl_sweep.sweep"  # the sweep's name
 KEY = "mtl_sweep.trial_key"  # trial or pretraining-job key
-TASKS = "mtl_sweep.tasks"  # tasks joined by '+', in the order age, gender, emotion, smile
+TASKS = "mtl_core.tasks"  # tasks joined by '+', in the order age, gender, emotion, smile
 BACKBONE = "mtl_sweep.backbone"  # torchvision name, or a reference model (dex, ssrnet)
 PRETRAIN = "mtl_sweep.pretrain"  # none, or the stage name
 WEIGHTING = "mtl_sweep.weighting"  # fixed, uncertainty, dwa, gradnorm
@@ -33,6 +33,9 @@ KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
 # Metric name prefixes; per-epoch metrics use step = epoch.
 TRAIN, VAL, TEST = "train/", "val/", "test/"
 WEIGHT = "weight/"  # per-epoch task weights of the weighting strategy
+# TAG lookahead affinity Z(i→j), with train.affinity.every: the epoch's mean per epoch,
+# and the mean over every measured step of training once at the end.
+AFFINITY, AFFINITY_MEAN = "affinity/", "affinity_mean/"
 
 # Final metrics, in column order: MLflow key -> (task, metric), e.g. "test/age_mae".
 TEST_METRICS: dict[str, tuple[str, Metric]] = {
@@ -68,6 +71,19 @@ def run_name(
 def row_name(backbone: str, tasks: Iterable[str]) -> str:
     """The report's row name, e.g. `ResNet-18-Age_Gender_Emotion_Smile`."""
     return f"{display_name(backbone)}-" + "_".join(t.capitalize() for t in tasks)
+
+
+def affinity_metric(prefix: str, source: str, target: str) -> str:
+    """`affinity/gender_to_smile`: the effect of a step on `source` onto `target`'s loss."""
+    return f"{prefix}{source}_to_{target}"
+
+
+def parse_affinity_metric(name: str, prefix: str) -> tuple[str, str] | None:
+    """(source, target) of an affinity metric name with `prefix`; None for other names."""
+    if not name.startswith(prefix):
+        return None
+    source, sep, target = name[len(prefix) :].partition("_to_")
+    return (source, target) if sep and source and target else None
 
 
 def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

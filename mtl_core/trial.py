@@ -171,6 +171,7 @@ class Execution:
     amp: bool  # bf16 autocast on CUDA
     channels_last: bool  # on CUDA
     threads: int  # torch intra-op threads
+    affinity_every: int | None = None  # train.affinity.every: TAG lookahead every N steps
     fail_epoch: int | None = None  # debug.fail_tasks: raise once at this round
     # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
     # by key: a retry, or the next `run` after an interruption, continues from it.
@@ -178,7 +179,15 @@ class Execution:
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""
-        shown = ("device", "amp", "channels_last", "workers", "threads", "eval_batch_size")
+        shown = (
+            "device",
+            "amp",
+            "channels_last",
+            "workers",
+            "threads",
+            "eval_batch_size",
+            "affinity_every",
+        )
         return {f"run.{k}": str(getattr(self, k)) for k in shown}
 
 

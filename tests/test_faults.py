@@ -354,8 +354,8 @@ def test_security_tune_params_get_a_redacted_uri_and_trials_the_real_one(
     monkeypatch, write_spec, tmp_path
 ):
     import trainables.trainable
-    from mtl_sweep.expand import expand
     from mtl_core.trial import TUNE_CONFIG_KEY
+    from mtl_sweep.expand import expand
     from mtl_sweep.run.requests import RunContext, trial_request
     from mtl_sweep.spec.load import load_spec
     from trainables.tune_entry import tune_trainable

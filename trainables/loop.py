@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -16,6 +17,9 @@ from trainables.data import Batch, CachedSplit, augment, eval_batches
 from trainables.metrics import SplitMetrics
 from trainables.models.multitask import MultiTaskNet
 from trainables.weighting import Weighting
+
+if TYPE_CHECKING:
+    from trainables.affinity import AffinityProbe
 
 
 class NonFiniteLoss(RuntimeError):
@@ -102,9 +106,13 @@ def train_one_epoch(
     ctx: StepContext,
     epoch: int = 0,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    affinity: AffinityProbe | None = None,
 ) -> EpochResult:
     """One pass over `batches` (an epoch, or a stretch of steps), stepping the scheduler
-    after every optimizer step. Raises NonFiniteLoss naming the task and the epoch."""
+    after every optimizer step. Raises NonFiniteLoss naming the task and the epoch.
+
+    With `affinity`, its due steps also measure TAG's lookahead affinity (on copies, so
+    the updates are the same as without it)."""
     model.train()
     sums: dict[str, Tensor] = {}  # task -> sum of loss x samples, kept on the device
     counts: dict[str, int] = {}
@@ -125,6 +133,8 @@ def train_one_epoch(
         losses, n = masked_losses(model, outputs, batch, ctx.device)
         if not losses:
             continue
+        if affinity is not None and affinity.due(steps):
+            affinity.measure(model, x, batch, losses, optimizer, ctx)
         total = weighting.combine(losses)
         optimizer.zero_grad(set_to_none=True)
         total.backward(retain_graph=weighting.retain_graph)

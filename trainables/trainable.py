@@ -23,6 +23,7 @@ import torch
 from mtl_core import contract as C
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables import checkpoint as ckpt
+from trainables.affinity import AffinityProbe, probe_for
 from trainables.data.batches import StepBatches
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
@@ -106,6 +107,7 @@ class Session:
     ctx: StepContext
     resumed: bool
     rounds: list[Round]
+    affinity: AffinityProbe | None = None  # train.affinity: TAG's lookahead, on copies
     start_round: int = 0
     best_score: float = math.inf
     best_step: int = -1  # the metric step (epoch, or optimizer step) of the best weights
@@ -181,7 +183,10 @@ def _setup(
         augment=cfg.train.augment,
     )
     rounds = plan_rounds(data, not cfg.matched, cfg.train.epochs, cfg.train.eval_every)
-    session = Session(model, weighting, optimizer, scheduler, data, ctx, state is not None, rounds)
+    probe = probe_for(request, state)
+    session = Session(
+        model, weighting, optimizer, scheduler, data, ctx, state is not None, rounds, probe
+    )
     if state is not None:
         _restore(session, state)
     return session
@@ -246,7 +251,7 @@ def _fit(
         else:
             batches = s.data.train.epoch(r.index)
         result = train_one_epoch(
-            s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler
+            s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler, s.affinity
         )
         s.weighting.end_epoch(result.task_loss)
         val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx)
@@ -263,6 +268,7 @@ def _fit(
             f"{C.VAL}selection_score": score,
             **{f"{C.WEIGHT}{t}": w for t, w in s.weighting.weights().items()},
             "time/epoch_s": result.seconds,
+            **(s.affinity.end_epoch() if s.affinity else {}),
         }
         tracker.log_metrics(metrics, step=r.metric_step)
         if resume is not None:
@@ -289,6 +295,7 @@ def _test(
     test = evaluate(s.model, s.data.test, request.execution.eval_batch_size, s.ctx)
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
     final["best_step"] = s.best_step
+    final.update(s.affinity.final_metrics() if s.affinity else {})
     final["time/trial_s"] = time.perf_counter() - started
     tracker.log_metrics(final, step=s.best_step)
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,6 +320,7 @@ def _state(s: Session, round_index: int, tracker: TrialRun) -> dict[str, Any]:
         "best_state": s.best_state,
         "mlflow_run_id": tracker.run_id,
         "rng": ckpt.rng_state(),
+        "affinity": s.affinity.state_dict() if s.affinity else {},
     }
 
 

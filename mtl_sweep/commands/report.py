@@ -58,7 +58,8 @@ SUFFIX_FORMATS: dict[str, str] = {
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE.png",
-    help="Also draw each task's multi-task gain over single-task, with its interval.",
+    help="Also draw each task's multi-task gain over single-task, with its interval "
+    "(and, where runs logged affinities, the affinity matrix to FILE-affinity.png).",
 )
 @click.option(
     "--group-by",
@@ -75,6 +76,12 @@ SUFFIX_FORMATS: dict[str, str] = {
     help="Significance level: ▲/▼ where the Holm-adjusted paired p < alpha; "
     "intervals are (1 - alpha) confidence intervals.",
 )
+@click.option(
+    "--groupings/--no-groupings",
+    default=None,
+    help="Task-grouping section (Standley et al. 2020; TAG affinities where logged) for every "
+    "table, or for none (default: tables with subsets other than single tasks and all).",
+)
 def report(
     experiment: str | None,
     sweep: str | None,
@@ -84,6 +91,7 @@ def report(
     plot_path: Path | None,
     group_by: str,
     alpha: float,
+    groupings: bool | None,
 ) -> None:
     """Rebuild the single-task vs multi-task tables of a sweep from MLflow alone."""
     from mtl_sweep.report import build_report
@@ -95,7 +103,7 @@ def report(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     keys = [k.strip() for k in group_by.split(",")]
-    built = build_report(uri, experiment, sweep, keys, alpha)
+    built = build_report(uri, experiment, sweep, keys, alpha, groupings)
     fmt = fmt or (SUFFIX_FORMATS.get(out.suffix.lower(), "markdown") if out else "markdown")
     text = render(built, fmt)
     if out is None:
@@ -108,3 +116,8 @@ def report(
         from mtl_sweep.report.plot import plot_gains
 
         click.echo(f"wrote {plot_gains(built, plot_path)}", err=True)
+        from mtl_sweep.report.grouping_render import plot_affinity
+
+        matrix = plot_path.with_name(f"{plot_path.stem}-affinity{plot_path.suffix}")
+        if plot_affinity(built, matrix) is not None:
+            click.echo(f"wrote {matrix}", err=True)

@@ -30,18 +30,25 @@ def build_report(
     sweep: str | None = None,
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
     alpha: float = DEFAULT_ALPHA,
+    groupings: bool | None = None,
 ) -> Report:
     """Read a sweep's runs from the MLflow store at `uri` and aggregate them into tables.
 
     `experiment` and `sweep` default to the most recent sweep in the store; `alpha` is
     the significance level of the paired tests. Raises UserError for a sqlite store that
     does not exist, an unknown experiment or sweep, or an alpha outside (0, 1).
+    `groupings`: the task-grouping section for every table (True), none (False), or for
+    tables with task subsets other than single tasks and all of them (None).
     """
+    from mtl_sweep.report.grouping_analysis import attach_groupings
     from mtl_sweep.report.query import load_sweep
     from mtl_sweep.report.tables import build_tables, check_alpha
 
     check_alpha(alpha)  # before the store is read
-    return build_tables(load_sweep(uri, experiment, sweep), group_by, alpha)
+    runs = load_sweep(uri, experiment, sweep)
+    report = build_tables(runs, group_by, alpha)
+    attach_groupings(report, runs.runs, groupings)
+    return report
 
 
 def render_report(
@@ -51,11 +58,12 @@ def render_report(
     fmt: str = "markdown",
     group_by: Sequence[str] = DEFAULT_GROUP_BY,
     alpha: float = DEFAULT_ALPHA,
+    groupings: bool | None = None,
 ) -> str:
     """The report of a sweep as text in `fmt` (one of FORMATS); see `build_report`."""
     from mtl_sweep.report.render import render
 
-    return render(build_report(uri, experiment, sweep, group_by, alpha), fmt)
+    return render(build_report(uri, experiment, sweep, group_by, alpha, groupings), fmt)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from mtl_core.tasks import PRIMARY_METRIC
+from mtl_sweep.report import grouping_render
 from mtl_sweep.report.captions import caption, confidence, delta_convention, notes, paired_caption
 from mtl_sweep.report.cells import best_rows, gain_unit, num, unit
 from mtl_sweep.report.compare import detectable
@@ -103,7 +104,7 @@ def to_csv(report: Report) -> str:
     """The records as CSV: identity first, seed lists last, counts as integers."""
     import pandas as pd
 
-    recs = records(report)
+    recs = records(report) + grouping_render.grouping_records(report)
     head = ["table", "block", "model", "backbone", "pretrain", "tasks", "weighting", "weights"]
     tail = ["failed seeds", "missing seeds"]
     middle = dict.fromkeys(k for r in recs for k in r if k not in head and k not in tail)
@@ -210,5 +211,6 @@ def to_json(report: Report) -> str:
         "holm_family": "report",  # Holm runs over every paired test in the report at once
         "tests": report.tests,
         "tables": [_table_json(t, report) for t in report.tables],
+        "groupings": grouping_render.groupings_json(report),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -46,6 +46,7 @@ COLUMNS: tuple[str, ...] = (
     "superseded",  # FINISHED but replaced by a --rerun
     "datasets",  # dict task -> source kind, from data.<task>.kind / source.kind params
     "config",  # dict of the CONFIG_PREFIXES params
+    "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
     *METRIC_KEYS,
 )
 
@@ -154,9 +155,19 @@ def _record(run: Run) -> dict[str, Any]:
         "superseded": C.SUPERSEDED_BY in tags,
         "datasets": _datasets(params, tasks),
         "config": {k: v for k, v in params.items() if k.startswith(CONFIG_PREFIXES)},
+        "affinity": _affinity(metrics),
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})
     return record
+
+
+def _affinity(metrics: Mapping[str, float]) -> dict[tuple[str, str], float]:
+    out = {}
+    for name, value in metrics.items():
+        pair = C.parse_affinity_metric(name, C.AFFINITY_MEAN)
+        if pair is not None:
+            out[pair] = value
+    return out
 
 
 def _tasks(tag: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from mtl_core.errors import UserError
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.report import FORMATS
+from mtl_sweep.report import FORMATS, grouping_render
 from mtl_sweep.report.captions import (
     LATEX_DELTA_CONVENTION,
     caption,
@@ -258,6 +258,7 @@ def _markdown(report: Report, tablefmt: str) -> str:
             title = f"### Paired differences, multi-task − single-task ({table.title})"
             out += ["", title, "", body, "", paired_caption(table, report)]
         out.append("")
+    out += grouping_render.markdown_lines(report, tablefmt)
     return "\n".join(out)
 
 
@@ -285,6 +286,7 @@ def _html(report: Report) -> str:
             )
             out += [f"<h3>Paired differences, multi-task − single-task ({e(table.title)})</h3>"]
             out.append(body)
+    out += grouping_render.html_lines(report)
     return "\n".join(out) + "\n"
 
 
@@ -323,6 +325,7 @@ def _latex(report: Report) -> str:
             heads, align = [esc(h) for h in plain], paired_alignment(plain)
             body = _styler(rows, heads, align, text, f"{label}-paired")
             out.append(body.rstrip())
+    out += grouping_render.latex_blocks(report, _slug(report.sweep))
     return "\n\n".join(out) + "\n"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,6 +150,7 @@ class Report:
     counts: dict[str, int]  # trials_finished, trials_failed, ..., pretrain_finished, ...
     alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
     tests: int = 0  # paired t-tests in the report: the family Holm's correction runs over
+    groupings: list[Any] = field(default_factory=list)  # grouping_analysis.Grouping
 
 
 def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAULT_ALPHA) -> Report:

@@ -50,6 +50,7 @@ class RunContext:
             amp=train.amp,
             channels_last=train.channels_last,
             threads=max(1, int(self.spec.resources.cpu)),
+            affinity_every=train.affinity.every,
             fail_epoch=fail_epoch,
             checkpoint_dir=str(self.checkpoint_dir(key)),
         )

@@ -67,6 +67,14 @@ class DataSpec(Strict):
     epoch_rule: Literal["longest", "sum"] = "longest"
 
 
+class AffinitySpec(Strict):
+    """TAG's lookahead inter-task affinity (Fifty et al. 2021), logged per pair of tasks.
+
+    Measured on copies, so training is bit-identical with it on (an execution setting)."""
+
+    every: PositiveInt | None = None  # measure every N-th step of each round; None = off
+
+
 class TrainSpec(TrainSettings):
     """How one trial trains (`TrainSettings`), plus execution settings that never enter a
     trial's key. Include rules and stages may override the former."""
@@ -77,6 +85,8 @@ class TrainSpec(TrainSettings):
     workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
+    affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only
+    affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only
 
 
 # Derived, so a new execution setting cannot leak into keys by being forgotten here.
@@ -200,7 +210,7 @@ class Spec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     debug: DebugSpec = Field(default_factory=DebugSpec)
-    # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.load).
+    # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.spec.load).
     _redactions: dict[tuple[object, ...], str] = PrivateAttr(default_factory=dict)
 
     @property

@@ -1,0 +1,331 @@
+"""The report's task-grouping section: a report's rows (and the runs' affinities) in,
+one `Grouping` per comparable set of rows out. The selection rules live in `groupings`.
+
+A *scope* is the multi-task rows of one table that can be compared with each other: the
+same backbone, pretraining and weighting (equal fixed weights, or one weight vector), and
+configs that agree. Its tasks are the tasks its rows train; every one of them has a
+single-task row (else the rows have no Δm and are left out, with a note).
+
+Seeds as in the rest of the report: a score's mean comes from the seed means, its spread is
+the sample std of the same score computed seed by seed, over the seeds every network in it
+shares with the single-task rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from mtl_core import contract as C
+from mtl_core.tasks import PRIMARY_METRIC, TASKS
+from mtl_sweep.report import groupings as G
+from mtl_sweep.report.tables import MULTI, SINGLE, Report, Row, Stat, Table, task_gain
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SeedValues = dict[int, float]
+RowKey = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Served:
+    """How one task is served in a selection."""
+
+    task: str
+    network: G.Subset
+    basis: str  # G.MEASURED, G.ESTIMATED or G.SINGLE
+    gain: float  # % against the task's single-task result (seed means)
+    metric: float  # the served metric in stored units; implied by the gain when estimated
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One selection of at most k networks, scored on the measured cells."""
+
+    k: int
+    networks: tuple[G.Subset, ...]
+    bases: tuple[str, ...]  # each network's G.MEASURED, G.ESTIMATED or G.SINGLE
+    score: Stat  # mean over tasks of the served gain (%); Δm against all single-task
+    vs_all: float | None  # score minus the one all-task network's score (percentage points)
+    served: tuple[Served, ...]
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the selection has an estimated (not trained) network."""
+        return G.ESTIMATED in self.bases
+
+
+@dataclass(frozen=True)
+class AffinityChoice:
+    """TAG's selection of at most k networks, with its measured score where one exists."""
+
+    k: int
+    networks: tuple[G.Subset, ...]
+    affinity: float  # mean over tasks of the affinity onto each task from its group
+    measured: Selection | None  # the same networks scored on the cells (or their estimates)
+
+
+@dataclass
+class Grouping:
+    """The grouping analysis of one scope."""
+
+    title: str
+    tasks: tuple[str, ...]
+    measured: list[Selection]  # best per k from trained networks only
+    estimated: list[Selection]  # per k, where a selection with an estimated network wins
+    all_task: Selection | None  # one network on every task (measured, else estimated)
+    affinity: dict[G.Pair, Stat] = field(default_factory=dict)  # Z(i→j), mean over seeds
+    affinity_row: str = ""  # the row whose runs logged the affinities
+    by_affinity: list[AffinityChoice] = field(default_factory=list)
+    spearman: tuple[float, float, int] | None = None  # rho, p, n: affinity vs pair gain
+    notes: list[str] = field(default_factory=list)
+
+
+def attach_groupings(report: Report, runs: pd.DataFrame | None, force: bool | None) -> None:
+    """Add the grouping analyses to `report.groupings`: for every scope with a subset other
+    than single tasks and all of its tasks, or for every scope when `force` is True; none
+    when `force` is False."""
+    if force is False:
+        return
+    affinities = affinity_by_row(runs) if runs is not None else {}
+    for table in report.tables:
+        singles = [r for r in table.rows if r.block == SINGLE and r.label is None]
+        for title, rows in scopes(table):
+            tasks = tuple(t for t in TASKS if any(t in r.tasks for r in rows))
+            intermediate = any(1 < len(r.tasks) < len(tasks) for r in rows)
+            if (force or intermediate) and len(tasks) <= G.MAX_TASKS:
+                report.groupings.append(analyse(title, tasks, rows, singles, affinities))
+
+
+def scopes(table: Table) -> list[tuple[str, list[Row]]]:
+    """The table's multi-task rows split into comparable sets (module docstring)."""
+    out: list[tuple[str, list[Row]]] = []
+    for row in (r for r in table.rows if r.block == MULTI and r.label is None):
+        for _title, rows in out:
+            first = rows[0]
+            same = (first.backbone, first.pretrain, first.weighting, _weights_class(first))
+            if same == (row.backbone, row.pretrain, row.weighting, _weights_class(row)) and (
+                _agrees(first.config, row.config)
+            ):
+                rows.append(row)
+                break
+        else:
+            extra = [row.weighting] if row.weighting != "fixed" else []
+            if _weights_class(row) != "equal":
+                extra.append(f"weights {row.weights_text}")
+            extra += [row.variant] if row.variant else []
+            out.append((", ".join([table.title, *extra]), [row]))
+    return out
+
+
+def _weights_class(row: Row) -> str:
+    ws = set(row.weights or ())
+    return "equal" if row.weighting != "fixed" or len(ws) <= 1 else row.weights_text
+
+
+def _agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    return all(a[k] == b[k] for k in a.keys() & b.keys())
+
+
+def analyse(
+    title: str,
+    tasks: tuple[str, ...],
+    rows: Sequence[Row],
+    singles: Sequence[Row],
+    affinities: Mapping[RowKey, dict[int, dict[G.Pair, float]]],
+) -> Grouping:
+    """One scope's selections from measured cells, from estimates and from affinity."""
+    cells = _Cells(tasks, rows, singles)
+    notes = [f"{r.name} has no Δm ({r.delta_note}), so it is left out." for r in cells.skipped]
+    if cells.missing:
+        missing = ", ".join(cells.missing)
+        notes.append(f"No single-task row with the same settings for {missing}.")
+        return Grouping(title, tasks, [], [], None, notes=notes)
+    measured = [cells.selection(c) for c in G.best_selections(tasks, cells.candidates(False))]
+    best = {s.k: s.score.mean for s in measured}
+    estimated = [
+        cells.selection(c)
+        for c in G.best_selections(tasks, cells.candidates(True))
+        if c.estimated and c.score > best.get(c.k, -math.inf) + 1e-9
+    ]
+    all_task = cells.all_task()
+    if all_task is None:
+        notes.append("vs all-task is blank: no all-task network was trained or can be estimated.")
+    elif all_task.estimated:
+        notes.append("The all-task network was not trained: vs all-task uses its pair estimate.")
+    out = Grouping(title, tasks, measured, estimated, all_task, notes=notes)
+    _attach_affinity(out, cells, affinities)
+    _with_vs_all(out)
+    return out
+
+
+class _Cells:
+    """Per-task gains of a scope's networks, as seed means and seed by seed."""
+
+    def __init__(self, tasks: tuple[str, ...], rows: Sequence[Row], singles: Sequence[Row]):
+        self.tasks = tasks
+        self.keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in tasks}
+        self.singles: dict[str, Row] = {}
+        self.missing = []
+        for t in tasks:
+            found = [s for s in singles if s.tasks == (t,) and _agrees(s.config, rows[0].config)]
+            found = [
+                s for s in found if (s.backbone, s.pretrain) == (rows[0].backbone, rows[0].pretrain)
+            ]
+            if len(found) == 1:
+                self.singles[t] = found[0]
+            else:
+                self.missing.append(t)
+        self.skipped = [r for r in rows if not r.gains or set(r.gains) != set(r.tasks)]
+        self.rows = {r.tasks: r for r in rows if r not in self.skipped}
+        self.mean = {s: {t: r.gains[t].mean for t in s} for s, r in self.rows.items()}
+        self.by_subset = {n.tasks: n for n in self.candidates(True)}
+
+    def candidates(self, estimate: bool) -> list[G.Network]:
+        return G.measured_candidates(self.tasks, self.mean, estimate)
+
+    def seed_gains(self, network: G.Network, task: str) -> SeedValues:
+        """Task's gain (%) seed by seed: 0 for its single-task network, the mean over the
+        pairs for an estimated one."""
+        single = self.singles[task].values.get(self.keys[task], {})
+        if network.basis == G.SINGLE:
+            return dict.fromkeys(single, 0.0)
+        if network.basis == G.ESTIMATED:
+            parts = [
+                self.seed_gains(self.by_subset[tuple(sorted((task, u), key=TASKS.index))], task)
+                for u in network.tasks
+                if u != task
+            ]
+            seeds = set.intersection(*(set(p) for p in parts))
+            return {s: sum(p[s] for p in parts) / len(parts) for s in seeds}
+        own = self.rows[network.tasks].values.get(self.keys[task], {})
+        return {s: task_gain(task, own[s], single[s]) for s in own.keys() & single.keys()}
+
+    def selection(self, choice: G.Choice) -> Selection:
+        """A selection's score (mean and seed spread) and each task's served metric."""
+        served, per_seed = [], []
+        for t in self.tasks:
+            net = choice.served[t]
+            gain = net.scores[t]
+            base = self.singles[t].cells[self.keys[t]].mean
+            if net.basis == G.MEASURED:
+                metric = self.rows[net.tasks].cells[self.keys[t]].mean
+            else:  # single-task: its own value; estimated: what the estimated gain implies
+                metric = base * (1 + PRIMARY_METRIC[t].sign * gain / 100)
+            served.append(Served(t, net.tasks, net.basis, gain, metric))
+            per_seed.append(self.seed_gains(net, t))
+        seeds = sorted(set.intersection(*(set(p) for p in per_seed)))
+        spread = Stat.of(sum(p[s] for p in per_seed) / len(per_seed) for s in seeds)
+        score = Stat(choice.score, spread.std, spread.n)
+        nets = choice.networks
+        bases = tuple(n.basis for n in nets)
+        return Selection(choice.k, tuple(n.tasks for n in nets), bases, score, None, tuple(served))
+
+    def all_task(self) -> Selection | None:
+        """One network on every task: the trained one, else its pair estimate."""
+        net = self.by_subset.get(self.tasks)
+        if net is None:
+            return None
+        return self.selection(G.Choice(1, (net,), dict.fromkeys(self.tasks, net), _mean(net)))
+
+
+def _mean(network: G.Network) -> float:
+    return sum(network.scores.values()) / len(network.scores)
+
+
+def _with_vs_all(out: Grouping) -> None:
+    """Each selection's score against the one all-task network (percentage points)."""
+    if out.all_task is None:
+        return
+    ref = out.all_task.score.mean
+
+    def rel(s: Selection) -> Selection:
+        return replace(s, vs_all=s.score.mean - ref)
+
+    out.measured = [rel(s) for s in out.measured]
+    out.estimated = [rel(s) for s in out.estimated]
+    out.by_affinity = [
+        replace(c, measured=rel(c.measured) if c.measured else None) for c in out.by_affinity
+    ]
+
+
+def _attach_affinity(
+    out: Grouping, cells: _Cells, affinities: Mapping[RowKey, dict[int, dict[G.Pair, float]]]
+) -> None:
+    """TAG's selections from the all-task network's affinities, each with its measured
+    score, and the rank correlation of affinity with the gain of the trained pairs."""
+    full = cells.rows.get(out.tasks)
+    per_seed = affinities.get(row_key(full), {}) if full is not None else {}
+    if not per_seed:
+        if any(affinities.get(row_key(r)) for r in cells.rows.values()):
+            out.notes.append(
+                "Affinity groupings need the all-task network's affinities; it logged none."
+            )
+        return
+    order = {t: i for i, t in enumerate(out.tasks)}
+    pairs = sorted(
+        {p for seed in per_seed.values() for p in seed if set(p) <= set(out.tasks)},
+        key=lambda p: (order[p[0]], order[p[1]]),
+    )
+    out.affinity = {p: Stat.of(v[p] for v in per_seed.values() if p in v) for p in pairs}
+    out.affinity_row = full.name if full is not None else ""
+    means = {p: s.mean for p, s in out.affinity.items()}
+    for choice in G.best_selections(out.tasks, G.affinity_candidates(out.tasks, means)):
+        nets = [cells.by_subset.get(n.tasks) for n in choice.networks]
+        measured = None
+        if all(n is not None for n in nets):
+            served = G.serve(out.tasks, nets)
+            score = sum(served[t].scores[t] for t in out.tasks) / len(out.tasks)
+            measured = cells.selection(G.Choice(choice.k, tuple(nets), served, score))
+        subsets = tuple(n.tasks for n in choice.networks)
+        out.by_affinity.append(AffinityChoice(choice.k, subsets, choice.score, measured))
+    xs, ys = [], []
+    for subset, row in cells.rows.items():
+        if len(subset) == 2:
+            for i, j in (subset, subset[::-1]):
+                if (i, j) in means:
+                    xs.append(means[(i, j)])
+                    ys.append(row.gains[j].mean)
+    out.spearman = G.spearman(xs, ys)
+
+
+def row_key(row: Row) -> RowKey:
+    """What identifies a row's runs in the runs frame (see tables.ROW_KEYS)."""
+    from mtl_sweep.report.query import config_signature
+
+    weights = tuple(row.weights) if row.weights is not None else None
+    return (
+        row.backbone,
+        row.pretrain,
+        row.tasks,
+        row.weighting,
+        weights,
+        config_signature(row.config),
+    )
+
+
+def affinity_by_row(runs: pd.DataFrame) -> dict[RowKey, dict[int, dict[G.Pair, float]]]:
+    """Each trial row's `affinity_mean/*` metrics, seed by seed, from its finished runs."""
+    from mtl_sweep.report.tables import FINISHED, resolve_outcomes
+
+    if runs.empty or "affinity" not in runs.columns or not runs["affinity"].map(bool).any():
+        return {}
+    trials = resolve_outcomes(runs)
+    done = trials[(trials["outcome"] == FINISHED) & trials["affinity"].map(bool)]
+    done = done[(done["kind"] == C.KIND_TRIAL) & (done["label"] == "")]
+    out: dict[RowKey, dict[int, dict[G.Pair, float]]] = {}
+    for rec in done.to_dict("records"):
+        weights = tuple(rec["weights"]) if rec["weights"] is not None else None
+        key = (
+            rec["backbone"],
+            rec["pretrain"],
+            tuple(rec["tasks"]),
+            rec["weighting"],
+            weights,
+            rec["signature"],
+        )
+        out.setdefault(key, {})[int(rec["seed"])] = dict(rec["affinity"])
+    return out

@@ -1,0 +1,376 @@
+"""The task-grouping section in every report format, and the affinity-matrix figure.
+
+Each analysis gives up to three tables: the best selections on the measured cells (with
+estimated networks where one would win), the affinity matrix, and TAG's selections. Cells
+are plain text here; each format escapes them (render.MARKDOWN, HTML, LATEX).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtl_core.tasks import PRIMARY_METRIC
+from mtl_sweep.report import groupings as G
+from mtl_sweep.report.grouping_analysis import AffinityChoice, Grouping, Selection
+from mtl_sweep.report.tables import Report, Stat
+
+SCORE_CONVENTION = (
+    "Score (%) = mean over tasks of 100 s_t (M_t − S_t) / S_t, with M_t from the chosen network "
+    "that serves task t best and S_t its single-task result: Δm against training every task "
+    "alone (Standley et al. 2020, on at most k networks). vs all-task: the score minus that of "
+    "one network on every task, in percentage points. 'estimated': a subset that was not "
+    "trained, scored from its pairs by Standley's higher-order approximation (the mean of the "
+    "pair results (t, u) over its other members u); ≈ marks a metric it implies."
+)
+AFFINITY_CONVENTION = (
+    "Z(i→j) = 1 − L_j(after one optimizer step on task i's loss alone) / L_j(before), on the "
+    "same batch, averaged over training (TAG, Fifty et al. 2021): positive means a step for i "
+    "lowers j's loss. TAG's groups maximise the mean over tasks of the mean affinity onto "
+    "each task from the other members of the group serving it."
+)
+
+
+@dataclass
+class TextTable:
+    """One table of the section as plain strings."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str
+
+
+def network_name(subset: G.Subset, estimated: bool = False) -> str:
+    """`age+gender`, with `(estimated)` for a network that was not trained."""
+    return "+".join(subset) + (" (estimated)" if estimated else "")
+
+
+def stat_text(stat: Stat, fmt: str = "+.2f") -> str:
+    """`+1.75 ± 0.20 (n=3)`; `+1.75 (n=1)`; `—` without a value."""
+    if math.isnan(stat.mean):
+        return "—"
+    text = f"{stat.mean:{fmt}}"
+    if stat.n > 1 and not math.isnan(stat.std):
+        text += f" ± {stat.std:.2f}" if fmt == "+.2f" else f" ± {stat.std:.2g}"
+    return f"{text} (n={stat.n})"
+
+
+def _served_text(selection: Selection, task: str) -> str:
+    from mtl_sweep.report.render import decimals, shown
+
+    s = next(x for x in selection.served if x.task == task)
+    metric = PRIMARY_METRIC[task]
+    mark = "≈" if s.basis == G.ESTIMATED else ""
+    return f"{mark}{shown(s.metric, metric):.{decimals(metric)}f} ({network_name(s.network)})"
+
+
+def _networks_text(sel: Selection) -> str:
+    pairs = zip(sel.networks, sel.bases, strict=True)
+    return ", ".join(network_name(n, b == G.ESTIMATED) for n, b in pairs)
+
+
+def _selection_row(sel: Selection, basis: str, tasks: tuple[str, ...]) -> list[str]:
+    nets = _networks_text(sel)
+    vs = "" if sel.vs_all is None else f"{sel.vs_all:+.2f}"
+    return [
+        str(sel.k),
+        nets,
+        basis,
+        stat_text(sel.score),
+        vs,
+        *(_served_text(sel, t) for t in tasks),
+    ]
+
+
+def tables_of(g: Grouping) -> list[TextTable]:
+    """The analysis as plain-text tables (see the module docstring)."""
+    heads = ["k", "networks", "basis", "score (%)", "vs all-task (pp)"]
+    heads += [f"{PRIMARY_METRIC[t].label} (served by)" for t in g.tasks]
+    rows = [_selection_row(s, G.MEASURED, g.tasks) for s in g.measured]
+    rows += [_selection_row(s, G.ESTIMATED, g.tasks) for s in g.estimated]
+    notes = " ".join(g.notes)
+    caption = f"{SCORE_CONVENTION} {notes}".strip()
+    out = [TextTable(f"Task groupings: {g.title}", heads, rows, caption)]
+    if not g.affinity:
+        return out
+    matrix = [
+        [task, *(_affinity_cell(g, source=task, target=t) for t in g.tasks)] for task in g.tasks
+    ]
+    rho = (
+        "Spearman rank correlation of Z(i→j) with task j's measured gain in the trained pair "
+        f"{{i, j}}: ρ = {g.spearman[0]:+.2f} (p = {g.spearman[1]:.2g}, n = {g.spearman[2]})."
+        if g.spearman
+        else "No rank correlation: fewer than three trained pairs with affinities."
+    )
+    out.append(
+        TextTable(
+            f"Inter-task affinity Z(row → column): {g.title}",
+            ["from \\ onto", *g.tasks],
+            matrix,
+            f"Measured during training of {g.affinity_row}; mean ± std over seeds. "
+            f"{AFFINITY_CONVENTION} {rho}",
+        )
+    )
+    heads = ["k", "networks (by affinity)", "affinity score", "measured score (%)"]
+    out.append(
+        TextTable(
+            f"Task groupings from affinity: {g.title}",
+            [*heads, "vs all-task (pp)"],
+            [_affinity_row(c) for c in g.by_affinity],
+            "Measured score: the same networks scored on the trained cells as above "
+            "(estimated where a network was not trained); blank where it cannot be scored.",
+        )
+    )
+    return out
+
+
+def _affinity_cell(g: Grouping, source: str, target: str) -> str:
+    if source == target:
+        return ""
+    stat = g.affinity.get((source, target))
+    return "—" if stat is None else stat_text(stat, "+.3g")
+
+
+def _affinity_row(c: AffinityChoice) -> list[str]:
+    m = c.measured
+    score = "" if m is None else stat_text(m.score) + (" (estimated)" if m.estimated else "")
+    vs = "" if m is None or m.vs_all is None else f"{m.vs_all:+.2f}"
+    bases = dict(zip(m.networks, m.bases, strict=True)) if m else {}
+    nets = [
+        network_name(n) + (" (not trained)" if bases.get(n) == G.ESTIMATED else "")
+        for n in c.networks
+    ]
+    return [
+        str(c.k),
+        ", ".join(nets),
+        f"{c.affinity:+.4g}",
+        score,
+        vs,
+    ]
+
+
+def section(report: Report, emit: Callable[[TextTable], list[str]]) -> list[str]:
+    """Every analysis's tables through a format's `emit`, in order."""
+    return [line for g in report.groupings for t in tables_of(g) for line in emit(t)]
+
+
+# --- text formats --------------------------------------------------------------------------
+
+
+def markdown_lines(report: Report, tablefmt: str) -> list[str]:
+    """The section in markdown (`pipe` or `github`), one `##` heading per table."""
+    from tabulate import tabulate
+
+    from mtl_sweep.report.render import MARKDOWN
+
+    def emit(t: TextTable) -> list[str]:
+        body = tabulate(
+            [[MARKDOWN.escape(c) for c in r] for r in t.rows],
+            headers=[MARKDOWN.escape(h) for h in t.headers],
+            tablefmt=tablefmt,
+            disable_numparse=True,
+        )
+        return [f"## {t.title}", "", body, "", t.caption, ""]
+
+    return section(report, emit)
+
+
+def html_lines(report: Report) -> list[str]:
+    """The section in HTML: a heading and a captioned table each."""
+    import html
+
+    from tabulate import tabulate
+
+    def emit(t: TextTable) -> list[str]:
+        body = tabulate(
+            [[html.escape(c) for c in r] for r in t.rows],
+            headers=[html.escape(h) for h in t.headers],
+            tablefmt="unsafehtml",
+            disable_numparse=True,
+        )
+        cap = f"<table>\n<caption>{html.escape(t.caption)}</caption>"
+        return [f"<h2>{html.escape(t.title)}</h2>", body.replace("<table>", cap, 1)]
+
+    return section(report, emit)
+
+
+_LATEX_EXTRA = {"≈": r"$\approx$", "→": r"$\to$", "ρ": r"$\rho$"}
+
+
+def latex_blocks(report: Report, slug: str) -> list[str]:
+    """The section in LaTeX: one booktabs table float per table."""
+    import pandas as pd
+
+    from mtl_sweep.report.render import LATEX
+
+    def esc(text: str) -> str:  # render's escapes, plus the symbols only this section uses
+        text = LATEX.escape(text)
+        for char, command in _LATEX_EXTRA.items():
+            text = text.replace(char, command)
+        return text
+
+    count = iter(range(1, 10_000))
+
+    def emit(t: TextTable) -> list[str]:
+        frame = pd.DataFrame(
+            [[esc(c) for c in r] for r in t.rows], columns=[esc(h) for h in t.headers]
+        )
+        body = frame.style.hide(axis="index").to_latex(
+            hrules=True,
+            caption=esc(f"{t.title}. {t.caption}"),
+            label=f"tab:{slug}-grouping-{next(count)}",
+            position="htbp",
+            position_float="centering",
+            column_format="l" * len(t.headers),
+        )
+        return [body.rstrip()]
+
+    return section(report, emit)
+
+
+# --- JSON and CSV --------------------------------------------------------------------------
+
+
+def _stat(stat: Stat) -> dict[str, Any]:
+    def num(x: float) -> float | None:
+        return None if math.isnan(x) else round(x, 9)
+
+    return {"mean": num(stat.mean), "std": num(stat.std), "n": stat.n}
+
+
+def _selection_json(sel: Selection) -> dict[str, Any]:
+    return {
+        "k": sel.k,
+        "networks": [
+            {"tasks": list(n), "basis": b} for n, b in zip(sel.networks, sel.bases, strict=True)
+        ],
+        "estimated": sel.estimated,
+        "score": _stat(sel.score),
+        "vs_all_task": sel.vs_all,
+        "served": {
+            s.task: {
+                "network": list(s.network),
+                "basis": s.basis,
+                "gain": round(s.gain, 9),
+                "metric": round(s.metric, 9),
+            }
+            for s in sel.served
+        },
+    }
+
+
+def groupings_json(report: Report) -> list[dict[str, Any]]:
+    """The analyses as JSON-ready dicts (metrics in stored units, like `test/*`)."""
+    return [
+        {
+            "title": g.title,
+            "tasks": list(g.tasks),
+            "measured": [_selection_json(s) for s in g.measured],
+            "estimated": [_selection_json(s) for s in g.estimated],
+            "all_task": _selection_json(g.all_task) if g.all_task else None,
+            "affinity_row": g.affinity_row,
+            "affinity": [{"from": i, "onto": j, **_stat(s)} for (i, j), s in g.affinity.items()],
+            "by_affinity": [
+                {
+                    "k": c.k,
+                    "networks": [list(n) for n in c.networks],
+                    "affinity": c.affinity,
+                    "measured": _selection_json(c.measured) if c.measured else None,
+                }
+                for c in g.by_affinity
+            ],
+            "spearman": dict(zip(("rho", "p", "n"), g.spearman, strict=True))
+            if g.spearman
+            else None,
+            "notes": g.notes,
+        }
+        for g in report.groupings
+    ]
+
+
+def grouping_records(report: Report) -> list[dict[str, Any]]:
+    """Flat records for the CSV, after the table rows: `block` says which kind each is."""
+    out: list[dict[str, Any]] = []
+    for g in report.groupings:
+        for basis, sels in ((G.MEASURED, g.measured), (G.ESTIMATED, g.estimated)):
+            out += [_selection_record(g, s, f"grouping ({basis})") for s in sels]
+        out += [
+            {
+                "table": g.title,
+                "block": "affinity",
+                "model": g.affinity_row,
+                "from": i,
+                "onto": j,
+                "affinity": s.mean,
+                "affinity std": s.std,
+                "affinity n": s.n,
+            }
+            for (i, j), s in g.affinity.items()
+        ]
+        for c in g.by_affinity:
+            rec = (
+                _selection_record(g, c.measured, "grouping (affinity)")
+                if c.measured
+                else {"table": g.title, "block": "grouping (affinity)", "k": c.k}
+            )
+            rec["model"] = ", ".join(network_name(n) for n in c.networks)
+            rec["affinity"] = c.affinity
+            out.append(rec)
+    return out
+
+
+def _selection_record(g: Grouping, sel: Selection, block: str) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "table": g.title,
+        "block": block,
+        "model": _networks_text(sel),
+        "k": sel.k,
+        "score (%)": sel.score.mean,
+        "score std": sel.score.std,
+        "score n": sel.score.n,
+        "vs all-task (pp)": sel.vs_all,
+    }
+    for s in sel.served:
+        metric = PRIMARY_METRIC[s.task]
+        rec[f"{metric.label} served"] = s.metric * (100 if metric.percent else 1)
+        rec[f"{metric.label} served by"] = network_name(s.network, s.basis == G.ESTIMATED)
+    return rec
+
+
+# --- the figure ----------------------------------------------------------------------------
+
+
+def plot_affinity(report: Report, path: str | Path) -> Path | None:
+    """A heatmap of Z(i→j) per analysis with affinities; None when there is none."""
+    from matplotlib.figure import Figure
+
+    panels = [g for g in report.groupings if g.affinity]
+    if not panels:
+        return None
+    fig = Figure(figsize=(5.2 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, g in zip(axes, panels, strict=True):
+        n = len(g.tasks)
+        grid = [[math.nan] * n for _ in range(n)]
+        for (i, j), s in g.affinity.items():
+            grid[g.tasks.index(i)][g.tasks.index(j)] = s.mean
+        top = max((abs(v) for row in grid for v in row if not math.isnan(v)), default=1.0) or 1.0
+        image = ax.imshow(grid, cmap="RdBu", vmin=-top, vmax=top)
+        for r in range(n):
+            for c in range(n):
+                if not math.isnan(grid[r][c]):
+                    ax.text(c, r, f"{grid[r][c]:+.2g}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(n), g.tasks)
+        ax.set_yticks(range(n), g.tasks)
+        ax.set_xlabel("onto task j")
+        ax.set_ylabel("step on task i")
+        ax.set_title(f"Z(i→j): {g.title}", fontsize="small")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    return out
