@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from mtl_core import contract as C
+from mtl_core.settings import AugmentSpec
 from trainables.affinity import AffinityProbe, lookahead_affinity
 from trainables.data import Batch
 from trainables.loop import StepContext, masked_losses, train_one_epoch
@@ -128,7 +129,7 @@ def train(probe: AffinityProbe | None) -> tuple[MultiTaskNet, torch.optim.Optimi
     model = tiny_model(dropout=0.3)
     opt = torch.optim.AdamW(model.parameters(), lr=0.01)
     weighting = build_weighting("fixed", TASKS, dict.fromkeys(TASKS, 1.0), {})
-    aug = {"hflip": True, "scale": (0.7, 1.0), "ratio": (0.9, 1.1)}
+    aug = AugmentSpec(hflip=True, scale=(0.7, 1.0), ratio=(0.9, 1.1))
     for epoch in range(2):
         ctx = StepContext(CPU, augment=aug, generator=torch.Generator().manual_seed(epoch))
         batches = [batch(10 * epoch + s) for s in range(5)]
@@ -195,7 +196,7 @@ def test_affinity_is_an_execution_setting_outside_the_key(write_spec):
 
 def test_a_trial_logs_affinity_with_the_same_key_and_the_same_results(tmp_path):
     from mtl_sweep.expand import expand
-    from mtl_sweep.run.requests import RunContext, trial_payload
+    from mtl_sweep.run.requests import RunContext, trial_request
     from mtl_sweep.spec.load import load_spec
     from mtl_sweep.store.tracker import Tracker
     from trainables.trainable import run_trial
@@ -211,7 +212,7 @@ def test_a_trial_logs_affinity_with_the_same_key_and_the_same_results(tmp_path):
     tracker = Tracker(uri)
     exp = tracker.experiment_id("direct", create=True)
     results = [
-        run_trial(trial_payload(t, RunContext(s, uri, exp, None, tmp_path / "cache")))
+        run_trial(trial_request(t, RunContext(s, uri, exp, None, tmp_path / "cache")))
         for s, t in ((plain_spec, plain), (probed_spec, probed))
     ]
     tests = [{k: v for k, v in r.items() if k.startswith(C.TEST)} for r in results]
@@ -222,4 +223,6 @@ def test_a_trial_logs_affinity_with_the_same_key_and_the_same_results(tmp_path):
     assert means <= set(run.data.metrics)
     assert run.data.params["run.affinity_every"] == "1"
     history = tracker.client.get_metric_history(run.info.run_id, "affinity/age_to_smile")
-    assert [m.step for m in history] == [0]  # the epoch's mean, step = epoch
+    # Matched budget: S = 48 / 16 = 3 steps, validated every step; each round's mean is
+    # logged at the round's last optimizer step.
+    assert sorted(m.step for m in history) == [1, 2, 3]

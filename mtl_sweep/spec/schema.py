@@ -86,7 +86,6 @@ class TrainSpec(TrainSettings):
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
     affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only
-    affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only
 
 
 # Derived, so a new execution setting cannot leak into keys by being forgotten here.
