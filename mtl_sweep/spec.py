@@ -245,13 +245,16 @@ class TrainSpec(_Strict):
     # Execution only: these never enter a trial's key.
     # auto = cuda if available, else mps, else cpu
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
-    workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
+    # threads gathering the next batches (into pinned memory on CUDA) while the model
+    # trains; 0 = gather in the training thread
+    workers: NonNegativeInt = 0
+    compile: bool = False  # torch.compile the model (measured: see README, GPU)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
 
 
 EXECUTION_ONLY_TRAIN_KEYS: frozenset[str] = frozenset(
-    {"device", "workers", "amp", "channels_last", "eval_batch_size"}
+    {"device", "workers", "compile", "amp", "channels_last", "eval_batch_size"}
 )
 
 

@@ -9,6 +9,7 @@ execution settings under "run".
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ import torch
 from mtl_sweep import contract as C
 from mtl_sweep.errors import DataError
 from trainables import checkpoint as ckpt
-from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
+from trainables.data import CachedSplit, MultiSourceBatches, load_split, prefetch, resolve_source
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
@@ -36,7 +37,15 @@ from trainables.weighting import build_weighting
 Reporter = Callable[[dict[str, Any], Path | None], None]
 # Execution settings: not part of the key, but logged as run.* params so a run says where
 # and how it ran.
-EXECUTION_PARAMS = ("device", "amp", "channels_last", "workers", "threads", "eval_batch_size")
+EXECUTION_PARAMS = (
+    "device",
+    "amp",
+    "channels_last",
+    "workers",
+    "compile",
+    "threads",
+    "eval_batch_size",
+)
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]
 
 
@@ -163,7 +172,9 @@ def _train(
     execution = {f"run.{k}": run.get(k) for k in EXECUTION_PARAMS if k in run}
     tracker.log_params({**C.flatten_params(cfg), **execution, "trial_key": payload["key"]})
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    tracker.set_tags({"mtl_sweep.device": where})
+    # What Ray assigned (fractional GPUs share one id); "unset" outside Ray or without GPUs.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    tracker.set_tags({"mtl_sweep.device": where, "mtl_sweep.cuda_visible_devices": visible})
     if not tracker.resumed:
         tracker.log_text(config_yaml(payload), C.CONFIG_ARTIFACT)
     data = load_data(payload, train_cfg["image_size"], cache_dir)
@@ -187,6 +198,8 @@ def _train(
     cuda = device.type == "cuda"
     if cuda and run.get("channels_last", True):
         model.to(memory_format=torch.channels_last)
+    if run.get("compile"):
+        model.compile()  # in place: state_dict keys and model.heads stay as they are
 
     options = train_cfg.get(cfg["weighting"], {})
     weighting = build_weighting(cfg["weighting"], tasks, cfg["loss_weights"], options).to(device)
@@ -214,6 +227,8 @@ def _train(
         amp=cuda and run.get("amp", True),
         channels_last=cuda and run.get("channels_last", True),
         augment=train_cfg.get("augment"),
+        workers=int(run.get("workers", 0)),
+        pin=cuda and int(run.get("workers", 0)) > 0,
     )
     fail_epoch = run.get("fail_epoch")
     eval_batch = int(run.get("eval_batch_size", 256))
@@ -224,7 +239,8 @@ def _train(
             raise InjectedFailure(f"injected failure at epoch {epoch} (debug.fail_tasks)")
         ctx.generator = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
         lr = optimizer.param_groups[0]["lr"]
-        result = train_one_epoch(model, data.train.epoch(epoch), weighting, optimizer, ctx, epoch)
+        batches = prefetch(data.train.epoch_jobs(epoch), ctx.workers, ctx.pin)
+        result = train_one_epoch(model, batches, weighting, optimizer, ctx, epoch)
         weighting.end_epoch(result.task_loss)
         scheduler.step()
         val = evaluate(model, data.val, eval_batch, ctx)

@@ -8,8 +8,9 @@ epoch's length follows an explicit rule, which `describe()` states for the log.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -79,12 +80,25 @@ def _order(tasks: Iterable[str]) -> tuple[str, ...]:
     return tuple(t for t in TASKS if t in wanted)
 
 
+def eval_jobs(
+    split: CachedSplit, tasks: tuple[str, ...], batch_size: int
+) -> list[Callable[[], Batch]]:
+    """The whole split in order as batch-building jobs (see `prefetch`); labels for `tasks`."""
+    tasks = _order(tasks)
+    return [
+        partial(_eval_batch, split, np.arange(start, min(start + batch_size, len(split))), tasks)
+        for start in range(0, len(split), batch_size)
+    ]
+
+
+def _eval_batch(split: CachedSplit, index: np.ndarray, tasks: tuple[str, ...]) -> Batch:
+    return _to_batch(*_gather(split, index, tasks, tasks))
+
+
 def eval_batches(split: CachedSplit, tasks: tuple[str, ...], batch_size: int) -> Iterator[Batch]:
     """The whole split in order, without shuffling or augmentation; labels for `tasks`."""
-    tasks = _order(tasks)
-    for start in range(0, len(split), batch_size):
-        index = np.arange(start, min(start + batch_size, len(split)))
-        yield _to_batch(*_gather(split, index, tasks, tasks))
+    for job in eval_jobs(split, tasks, batch_size):
+        yield job()
 
 
 class MultiSourceBatches:
@@ -169,22 +183,37 @@ class MultiSourceBatches:
         ]
         return np.concatenate(perms)[:count]
 
+    def epoch_jobs(self, epoch: int) -> list[Callable[[], Batch]]:
+        """The batches of epoch `epoch` as jobs that each build one batch when called, in
+        order; deterministic given (seed, epoch). `prefetch` runs them on worker threads."""
+        streams = [self._stream(p, epoch, self.steps * b) for p, b in enumerate(self.per_part)]
+        return [
+            partial(
+                self._build,
+                [
+                    np.sort(stream[step * b : (step + 1) * b])
+                    for stream, b in zip(streams, self.per_part, strict=True)
+                ],
+            )
+            for step in range(self.steps)
+        ]
+
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """The batches of epoch `epoch`, deterministic given (seed, epoch)."""
-        streams = [self._stream(p, epoch, self.steps * b) for p, b in enumerate(self.per_part)]
-        for step in range(self.steps):
-            images, labels, stds = [], {t: [] for t in self.tasks}, []
-            for (split, provides), stream, b in zip(
-                self.parts, streams, self.per_part, strict=True
-            ):
-                index = np.sort(stream[step * b : (step + 1) * b])
-                x, lab, std = _gather(split, index, provides, self.tasks)
-                images.append(x)
-                for t in self.tasks:
-                    labels[t].append(lab[t])
-                stds.append(std)
-            yield _to_batch(
-                np.concatenate(images),
-                {t: np.concatenate(v) for t, v in labels.items()},
-                np.concatenate(stds),
-            )
+        for job in self.epoch_jobs(epoch):
+            yield job()
+
+    def _build(self, indices: list[np.ndarray]) -> Batch:
+        """One batch: rows `indices[p]` (sorted, for memmap locality) of each part."""
+        images, labels, stds = [], {t: [] for t in self.tasks}, []
+        for (split, provides), index in zip(self.parts, indices, strict=True):
+            x, lab, std = _gather(split, index, provides, self.tasks)
+            images.append(x)
+            for t in self.tasks:
+                labels[t].append(lab[t])
+            stds.append(std)
+        return _to_batch(
+            np.concatenate(images),
+            {t: np.concatenate(v) for t, v in labels.items()},
+            np.concatenate(stds),
+        )
