@@ -29,6 +29,7 @@ from typing import Any
 import click
 import yaml
 
+from mtl_sweep import cluster
 from mtl_sweep import contract as C
 from mtl_sweep.cachedir import default_cache_dir
 from mtl_sweep.errors import UserError
@@ -241,6 +242,8 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     }
     if address:
         init_kwargs["address"] = address
+    else:
+        init_kwargs.update(cluster.local_resources())  # tests: fake GPUs (see cluster.py)
     if not opts.verbose:
         # Our summary reports failed trials; Tune's own tracebacks stay behind -v.
         for name in ("ray", "ray.tune", "ray.air", "ray.train"):
@@ -250,9 +253,12 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
         ray.init(**init_kwargs)
     try:
         resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+        # A trial that fits on no node would wait forever: refuse it before Tune starts.
+        wait = cluster.JOIN_WAIT_S if address else 0.0
+        cluster.wait_until_fits(opts.spec, resources["cpu"], resources["gpu"], ray.nodes, wait)
         max_conc = opts.max_concurrent or spec.resources.max_concurrent
-        cluster_cpus = ray.cluster_resources().get("CPU", 1)
-        concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
+        fit = cluster.concurrency(resources["cpu"], resources["gpu"], ray.cluster_resources())
+        concurrency = max_conc or fit
         progress = ProgressView(total, concurrency, skipped=lambda: len(searcher.skipped))
         # Tune keeps one pending trial for searchers other than grid/random search, which
         # would run the trials one at a time; allow as many as can run at once.
