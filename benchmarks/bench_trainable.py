@@ -75,6 +75,7 @@ class BenchConfig:
     workers: list[int] = field(default_factory=lambda: [0])
     compile: bool = False
     cache: str | None = None  # decoded-cache folder to reuse across runs; None = a temp one
+    repeat: int = 1  # trainable runs per workers value, interleaved; the median counts
 
 
 def bare_loop(cfg: BenchConfig, device: torch.device, amp: bool, compile: bool = False) -> float:
@@ -154,6 +155,20 @@ def trainable_run(cfg: BenchConfig, root: Path, workers: int, compile: bool = Fa
     }
 
 
+def _interleaved(cfg: BenchConfig, root: Path) -> dict[str, dict]:
+    """Each workers value `repeat` times, round-robin (so a shared machine's load drifts
+    over all of them alike); per value, the run with the median images/s."""
+    samples: dict[int, list[dict]] = {w: [] for w in cfg.workers}
+    for _ in range(cfg.repeat):
+        for w in cfg.workers:
+            samples[w].append(trainable_run(cfg, root, w))
+    out = {}
+    for w, runs in samples.items():
+        runs.sort(key=lambda r: r["images_per_s"])
+        out[f"workers={w}"] = {**runs[len(runs) // 2], "runs": [r["images_per_s"] for r in runs]}
+    return out
+
+
 def measure(cfg: BenchConfig, root: Path) -> dict[str, Any]:
     """Every comparison for one backbone; ratios are against a baseline run just before."""
     torch.set_num_threads(cfg.threads)
@@ -166,7 +181,7 @@ def measure(cfg: BenchConfig, root: Path) -> dict[str, Any]:
     }
     warm = BenchConfig(**{**asdict(cfg), "epochs": 1})
     trainable_run(warm, root, cfg.workers[0])  # data generation, decoding, CUDA warm-up
-    runs = {f"workers={w}": trainable_run(cfg, root, w) for w in cfg.workers}
+    runs = _interleaved(cfg, root)
     out["trainable"] = runs
     base, last = runs[f"workers={cfg.workers[0]}"], runs[f"workers={cfg.workers[-1]}"]
     if len(cfg.workers) > 1:
@@ -227,12 +242,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, Path | None]
     p.add_argument("--compile", action="store_true", help="also train.compile on vs off")
     p.add_argument("--json", type=Path, default=None, help="write the figures here too")
     p.add_argument("--cache", default=None, help="reuse this data cache (default: a temp one)")
+    p.add_argument("--repeat", type=int, default=1, help="trainable runs per workers value")
     a = p.parse_args(argv)
     if a.epochs < 2:
         p.error("--epochs must be >= 2 (the first epoch is warm-up)")
     cfg = BenchConfig(
         a.backbone, a.image_size, a.batch_size, a.threads, a.train_images, a.epochs,
-        a.device, a.workers, a.compile, a.cache,
+        a.device, a.workers, a.compile, a.cache, a.repeat,
     )  # fmt: skip
     return cfg, a.json
 

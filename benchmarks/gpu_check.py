@@ -37,6 +37,7 @@ from typing import Any  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FROM_WHEELS = ("mlflow", "sqlalchemy", "alembic", "pydantic", "pydantic_core")
+OURS = ("mtl_sweep", "trainables")  # this checkout's, never an installed copy
 # Sizes per mode: the GPU's real ones, and toy ones so that CI proves the script on a CPU.
 MODES: dict[str, dict[str, Any]] = {
     "cuda": {
@@ -50,8 +51,8 @@ MODES: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "device": "cpu",
-        "trial_image_size": 32,
-        "bench": {"image_size": 32, "batch_size": 16, "train_images": 32, "epochs": 2},
+        "trial_image_size": 16,
+        "bench": {"image_size": 16, "batch_size": 8, "train_images": 16, "epochs": 2},
         "workers": [0, 2],
         "threads": 2,
         "backbones": ["resnet18", "resnet50"],
@@ -117,6 +118,7 @@ def install(wheels: Path, site: Path) -> dict[str, Any]:
         import pip  # noqa: F401
 
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps"]
+        cmd.append("--no-compile")  # bytecode is written on first import, for what is used
         subprocess.run([*cmd, "--target", str(site), *map(str, files)], check=True)
         how = "pip"
     except ImportError:  # no pip on the target: a wheel is a zip laid out for site-packages
@@ -134,7 +136,7 @@ def environment(site: Path, device_name: str) -> dict[str, Any]:
 
     import torch
 
-    origins = {m: importlib.import_module(m).__file__ for m in FROM_WHEELS}
+    origins = {m: importlib.import_module(m).__file__ for m in (*FROM_WHEELS, *OURS)}
     try:
         import ray  # noqa: F401
 
@@ -150,7 +152,8 @@ def environment(site: Path, device_name: str) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "origins": origins,
         "checks": {
-            **{f"{m} from the wheels": str(p).startswith(str(site)) for m, p in origins.items()},
+            **{f"{m} from the wheels": str(origins[m]).startswith(str(site)) for m in FROM_WHEELS},
+            **{f"{m} from this tree": str(origins[m]).startswith(str(REPO)) for m in OURS},
             "ray not importable": not ray_importable,
             "device present": torch.cuda.is_available() if cuda else True,
         },
