@@ -39,8 +39,8 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     assert got.returncode == 0, got.stdout + got.stderr
     assert "MiB (limit 64 MiB)" in got.stdout
 
-    # On an idle 2-core machine this takes about 5 minutes, mostly torch.compile (inductor
-    # builds C++ kernels); the budget leaves room for a loaded one.
+    # Mostly torch.compile on the CPU (inductor builds C++ kernels: about 3 CPU-minutes for
+    # ResNet-18); the budget leaves room for a loaded machine.
     check = ["bash", "benchmarks/gpu_check.sh", "--cpu", "--out", str(out), "--budget", "1800"]
     proc = _run([*check, "--wheels", str(wheels)], timeout=1900, TMPDIR=str(tmp_path))
     doc = json.loads((out / "gpu_check.json").read_text())
@@ -48,9 +48,7 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     assert (out / "gpu_check.log").read_text().startswith("gpu_check: mode cpu")
     steps = doc["steps"]
     assert doc["ok"] and doc["mode"] == "cpu"
-    assert set(steps) == {
-        "install", "environment", "trial", "bench:resnet18", "bench:resnet50", "compile:resnet18"
-    }  # fmt: skip
+    assert set(steps) == {"install", "environment", "trial", "bench:resnet18", "compile:resnet18"}
     env = steps["environment"]
     for module in ("mlflow", "sqlalchemy", "alembic", "pydantic", "pydantic_core"):
         assert env["checks"][f"{module} from the wheels"], env["origins"]
@@ -58,9 +56,8 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     trial = steps["trial"]
     assert trial["device_tag"] == "cpu" and trial["system_metrics"]
     assert all(trial["checks"].values()), trial["checks"]
-    for backbone in ("resnet18", "resnet50"):
-        bench = steps[f"bench:{backbone}"]
-        assert set(bench["trainable"]) == {"workers=0", "workers=2"}
-        assert bench["ratio_trainable_vs_bare"] > 0 and bench["workers_speedup"] > 0
+    bench = steps["bench:resnet18"]
+    assert set(bench["trainable"]) == {"workers=0", "workers=2"}
+    assert bench["ratio_trainable_vs_bare"] > 0 and bench["workers_speedup"] > 0
     assert steps["compile:resnet18"]["compile_speedup"] > 0
     assert not list(tmp_path.glob("gpu-check.*")), "the scratch folder was left behind"
