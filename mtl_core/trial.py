@@ -167,7 +167,8 @@ class Execution:
     cache_dir: str  # absolute: trials run in another working directory
     device: str  # auto, cpu, mps, cuda[:N]
     eval_batch_size: int
-    workers: int
+    workers: int  # threads gathering batches ahead of the model (pinned on CUDA)
+    compile: bool  # torch.compile the model
     amp: bool  # bf16 autocast on CUDA
     channels_last: bool  # on CUDA
     threads: int  # torch intra-op threads
@@ -184,6 +185,7 @@ class Execution:
             "amp",
             "channels_last",
             "workers",
+            "compile",
             "threads",
             "eval_batch_size",
             "affinity_every",

@@ -184,6 +184,7 @@ def test_execution_settings_do_not_change_keys():
     for override in (
         "train.device=cpu",
         "train.workers=4",
+        "train.compile=true",
         "resources.gpu=0.5",
         "tracking.experiment=other",
         "failure.retries=3",

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from mtl_core.settings import AugmentSpec
-from trainables.data import Batch, CachedSplit, augment, eval_batches
+from trainables.data import Batch, CachedSplit, augment, eval_jobs, prefetch
 from trainables.metrics import SplitMetrics
 from trainables.models.multitask import MultiTaskNet
 from trainables.weighting import Weighting
@@ -35,6 +35,8 @@ class StepContext:
     channels_last: bool = False  # only on CUDA
     augment: AugmentSpec | None = None  # train.augment; None = no augmentation
     generator: torch.Generator | None = None  # seeds augmentation, on `device`
+    workers: int = 0  # threads gathering batches ahead (train.workers); 0 = in this thread
+    pin: bool = False  # gathered batches go to pinned memory (CUDA with workers only)
 
     def autocast(self):
         """bf16 autocast on CUDA when enabled, else a no-op context."""
@@ -177,12 +179,14 @@ def evaluate(
     model.eval()
     tasks = tuple(t for _, ts in parts for t in ts)
     acc = SplitMetrics(tasks)
-    for split, part_tasks in parts:
-        for batch in eval_batches(split, part_tasks, batch_size):
-            x = prepare_images(batch.images, ctx, train=False)
-            with ctx.autocast():
-                outputs = model(x)
-            preds = {t: model.heads[t].predict(outputs[t]).cpu() for t in part_tasks}
-            acc.update(preds, batch.labels, batch.mask, batch.age_std)
+    # One job list across every part, so the workers run ahead over part boundaries too.
+    jobs = [(ts, job) for split, ts in parts for job in eval_jobs(split, ts, batch_size)]
+    batches = prefetch([job for _, job in jobs], ctx.workers, ctx.pin)
+    for (part_tasks, _), batch in zip(jobs, batches, strict=True):
+        x = prepare_images(batch.images, ctx, train=False)
+        with ctx.autocast():
+            outputs = model(x)
+        preds = {t: model.heads[t].predict(outputs[t]).cpu() for t in part_tasks}
+        acc.update(preds, batch.labels, batch.mask, batch.age_std)
     model.train()
     return acc.compute()

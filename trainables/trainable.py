@@ -8,6 +8,7 @@ comes from the request's typed `TrialConfig` and `Execution`: nothing here has a
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from mtl_core import contract as C
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables import checkpoint as ckpt
 from trainables.affinity import AffinityProbe, probe_for
+from trainables.data import prefetch
 from trainables.data.batches import StepBatches
 from trainables.loop import StepContext, evaluate, train_one_epoch
 from trainables.metrics import selection_score
@@ -152,7 +154,9 @@ def _setup(
         {**C.flatten_params(cfg.identity()), **ex.params(), "trial_key": request.key}
     )
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    tracker.set_tags({"mtl_sweep.device": where})
+    # What Ray assigned (fractional GPUs share one id); "unset" outside Ray or without GPUs.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    tracker.set_tags({"mtl_sweep.device": where, "mtl_sweep.cuda_visible_devices": visible})
     if not tracker.resumed:
         tracker.log_text(config_yaml(request), C.CONFIG_ARTIFACT)
     data = load_data(cfg, Path(ex.cache_dir))
@@ -164,6 +168,8 @@ def _setup(
     cuda = device.type == "cuda"
     if cuda and ex.channels_last:
         model.to(memory_format=torch.channels_last)
+    if ex.compile:
+        model.compile()  # in place: state_dict keys and model.heads stay as they are
     options = getattr(cfg.train, cfg.weighting, None)  # e.g. train.dwa for dwa
     weighting = build_weighting(
         cfg.weighting, cfg.tasks, cfg.loss_weights, options.model_dump() if options else {}
@@ -181,6 +187,8 @@ def _setup(
         amp=cuda and ex.amp,
         channels_last=cuda and ex.channels_last,
         augment=cfg.train.augment,
+        workers=ex.workers,
+        pin=cuda and ex.workers > 0,
     )
     rounds = plan_rounds(data, not cfg.matched, cfg.train.epochs, cfg.train.eval_every)
     probe = probe_for(request, state)
@@ -247,9 +255,10 @@ def _fit(
         )
         lr = s.optimizer.param_groups[0]["lr"]
         if isinstance(s.data.train, StepBatches):
-            batches = s.data.train.steps(r.first_step, r.steps)
+            jobs = s.data.train.step_jobs(r.first_step, r.steps)
         else:
-            batches = s.data.train.epoch(r.index)
+            jobs = s.data.train.epoch_jobs(r.index)
+        batches = prefetch(jobs, s.ctx.workers, s.ctx.pin)  # train.workers threads ahead
         result = train_one_epoch(
             s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler, s.affinity
         )

@@ -47,6 +47,7 @@ class RunContext:
             device=train.device,
             eval_batch_size=train.eval_batch_size,
             workers=train.workers,
+            compile=train.compile,
             amp=train.amp,
             channels_last=train.channels_last,
             threads=max(1, int(self.spec.resources.cpu)),

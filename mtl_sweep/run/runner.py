@@ -32,6 +32,7 @@ from mtl_core.cachedir import default_cache_dir
 from mtl_core.errors import UserError
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
+from mtl_sweep.run import cluster
 from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.summary import print_skipped, print_summary
@@ -277,6 +278,8 @@ def _start_ray(opts: RunOptions) -> bool:
     }
     if address:
         kwargs["address"] = address
+    else:
+        kwargs.update(cluster.local_resources())  # tests: fake GPUs (see run/cluster.py)
     ray.init(**kwargs)
     return True
 
@@ -289,9 +292,14 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
     from mtl_sweep.run.progress import ProgressView
     from trainables.tune_entry import tune_trainable
 
+    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    # A trial that fits on no node would wait forever: refuse it before Tune starts.
+    address = opts.address or os.environ.get("RAY_ADDRESS")
+    wait = cluster.JOIN_WAIT_S if address else 0.0
+    cluster.wait_until_fits(opts.spec, resources["cpu"], resources["gpu"], ray.nodes, wait)
     max_conc = opts.max_concurrent or spec.resources.max_concurrent
-    cluster_cpus = ray.cluster_resources().get("CPU", 1)
-    concurrency = max_conc or max(1, int(cluster_cpus // spec.resources.cpu))
+    fit = cluster.concurrency(resources["cpu"], resources["gpu"], ray.cluster_resources())
+    concurrency = max_conc or fit
     progress = ProgressView(total, concurrency, skipped=lambda: len(searcher.skipped))
     # Tune keeps one pending trial for searchers other than grid/random search, which
     # would run the trials one at a time; allow as many as can run at once.
@@ -307,7 +315,6 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
         callbacks=[progress],
         verbose=1 if opts.verbose else 0,
     )
-    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     return tune.Tuner(
         # The real tracking URI travels in memory; the request's copy is redacted.
         tune.with_resources(

@@ -82,7 +82,10 @@ class TrainSpec(TrainSettings):
     eval_batch_size: PositiveInt = 256  # images per evaluation batch
     # auto = cuda if available, else mps, else cpu
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
-    workers: NonNegativeInt = 0  # data-loader worker processes; 0 = load in the trial process
+    # threads gathering the next batches (into pinned memory on CUDA) while the model
+    # trains; 0 = gather in the training thread
+    workers: NonNegativeInt = 0
+    compile: bool = False  # torch.compile the model (measured: see README, GPU)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
     affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only

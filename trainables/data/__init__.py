@@ -14,8 +14,9 @@ from mtl_core.cachedir import default_cache_dir
 
 if TYPE_CHECKING:
     from trainables.data.augmentation import augment
-    from trainables.data.batches import Batch, MultiSourceBatches, eval_batches
+    from trainables.data.batches import Batch, MultiSourceBatches, eval_batches, eval_jobs
     from trainables.data.cache import CachedSplit, build_cache, load_split
+    from trainables.data.prefetch import prefetch
     from trainables.data.source import ResolvedSource, resolve_source
 
 _EXPORTS = {
@@ -23,6 +24,8 @@ _EXPORTS = {
     "Batch": "trainables.data.batches",
     "MultiSourceBatches": "trainables.data.batches",
     "eval_batches": "trainables.data.batches",
+    "eval_jobs": "trainables.data.batches",
+    "prefetch": "trainables.data.prefetch",
     "CachedSplit": "trainables.data.cache",
     "build_cache": "trainables.data.cache",
     "load_split": "trainables.data.cache",
@@ -39,7 +42,9 @@ __all__ = [
     "build_cache",
     "default_cache_dir",
     "eval_batches",
+    "eval_jobs",
     "load_split",
+    "prefetch",
     "resolve_source",
 ]
 

@@ -8,8 +8,9 @@ epoch's length follows an explicit rule, which `describe()` states for the log.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -73,12 +74,25 @@ def _to_batch(images: np.ndarray, labels: dict[str, np.ndarray], age_std: np.nda
     )
 
 
+def eval_jobs(
+    split: CachedSplit, tasks: tuple[str, ...], batch_size: int
+) -> list[Callable[[], Batch]]:
+    """The whole split in order as batch-building jobs (see `prefetch`); labels for `tasks`."""
+    tasks = order_tasks(tasks)
+    return [
+        partial(_eval_batch, split, np.arange(start, min(start + batch_size, len(split))), tasks)
+        for start in range(0, len(split), batch_size)
+    ]
+
+
+def _eval_batch(split: CachedSplit, index: np.ndarray, tasks: tuple[str, ...]) -> Batch:
+    return _to_batch(*_gather(split, index, tasks, tasks))
+
+
 def eval_batches(split: CachedSplit, tasks: tuple[str, ...], batch_size: int) -> Iterator[Batch]:
     """The whole split in order, without shuffling or augmentation; labels for `tasks`."""
-    tasks = order_tasks(tasks)
-    for start in range(0, len(split), batch_size):
-        index = np.arange(start, min(start + batch_size, len(split)))
-        yield _to_batch(*_gather(split, index, tasks, tasks))
+    for job in eval_jobs(split, tasks, batch_size):
+        yield job()
 
 
 class MultiSourceBatches:
@@ -165,13 +179,22 @@ class MultiSourceBatches:
 
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """The batches of epoch `epoch`, deterministic given (seed, epoch)."""
+        for job in self.epoch_jobs(epoch):
+            yield job()
+
+    def epoch_jobs(self, epoch: int) -> list[Callable[[], Batch]]:
+        """The batches of epoch `epoch` as jobs that each build one batch when called, in
+        order; deterministic given (seed, epoch). `prefetch` runs them on worker threads."""
         streams = [self._stream(p, epoch, self.steps * b) for p, b in enumerate(self.per_part)]
-        for step in range(self.steps):
-            yield _assemble(
+        return [
+            partial(
+                _assemble,
                 self.parts,
                 self.tasks,
                 [s[step * b : (step + 1) * b] for s, b in zip(streams, self.per_part, strict=True)],
             )
+            for step in range(self.steps)
+        ]
 
 
 def _assemble(
@@ -223,12 +246,23 @@ class StepBatches:
         offset = start - first * n
         return np.concatenate(perms)[offset : offset + count]
 
+    def step_jobs(self, start: int, count: int) -> list[Callable[[], Batch]]:
+        """The batches of optimizer steps start .. start + count - 1, as jobs (`prefetch`)."""
+        b = self.per_source
+        return [
+            partial(
+                _assemble,
+                self.parts,
+                self.tasks,
+                [self._rows(p, step * b, b) for p in range(len(self.parts))],
+            )
+            for step in range(start, start + count)
+        ]
+
     def steps(self, start: int, count: int) -> Iterator[Batch]:
         """The batches of optimizer steps start .. start + count - 1."""
-        b = self.per_source
-        for step in range(start, start + count):
-            rows = [self._rows(p, step * b, b) for p in range(len(self.parts))]
-            yield _assemble(self.parts, self.tasks, rows)
+        for job in self.step_jobs(start, count):
+            yield job()
 
     def images_per_step(self) -> dict[str, int]:
         """Each task's own labelled images per step (its source's share)."""
