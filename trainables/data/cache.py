@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from mtl_sweep.tasks import TASKS
 from trainables.data.atomic import build_once
@@ -38,6 +37,7 @@ from trainables.data.loaders import get_loader
 from trainables.data.manifest import SPLITS, Manifest
 from trainables.data.parallel import default_workers
 from trainables.data.source import ResolvedSource
+from trainables.progress_bar import progress_bar
 
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 CHUNK = 64  # images per worker task: amortises the thread hand-off
@@ -191,7 +191,7 @@ def _decode_split(
     images = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
     kept: list[int] = []
     failed: Counter[str] = Counter()
-    bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress or n == 0)
+    bar = progress_bar(n, desc, "img", enabled=progress, stream=sys.stderr)
     with bar:
         if isinstance(m.images, np.ndarray):  # pixels already in memory (FER2013)
             for i in range(n):
