@@ -2,8 +2,8 @@
 
 Order of work:
 1. Load and expand the spec, resolve the tracking URI and cache dir (all absolute), and
-   check every data source (synthetic data is generated here). Problems exit 2 before
-   Ray starts.
+   check every data source (prepare.py). Problems exit 2 before MLflow or Ray start;
+   synthetic data renders in the background meanwhile, and is ready before any trial.
 2. In MLflow: create the experiment once, reuse the sweep's parent run, mark runs a
    dead driver left RUNNING as KILLED, and skip every trial or pretraining job that
    already has a FINISHED run with its key (a pretraining job in any experiment).
@@ -12,7 +12,8 @@ Order of work:
    pretraining are not held back. Actors are reused; a failed trial is retried from its
    last checkpoint up to `failure.retries` times.
 4. The report is rendered and attached to the sweep run; the exit code is 0 when every
-   trial finished and 1 when some failed.
+   trial finished and 1 when some failed. The last lines say how to open the runs in
+   the MLflow UI (ui_link.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import shutil
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,14 @@ import yaml
 
 from mtl_sweep import contract as C
 from mtl_sweep.cachedir import default_cache_dir
-from mtl_sweep.errors import UserError
 from mtl_sweep.expand import Plan, expand
 from mtl_sweep.load import load_spec
 from mtl_sweep.payload import RunContext, job_payload, trial_payload
+from mtl_sweep.prepare import DataPrep
+from mtl_sweep.spec import Spec
 from mtl_sweep.tracking import Tracker
 from mtl_sweep.tracking_uri import resolve_tracking_uri, store_exists
+from mtl_sweep.ui_link import ui_hint
 
 LIST_DONE_MAX = 20  # list skipped keys one per line up to this many
 
@@ -66,15 +70,24 @@ class Outcome:
 
 def run_sweep(opts: RunOptions) -> int:
     """Run a sweep end to end; returns the exit code (0 all finished, 1 some failed)."""
-    echo = click.echo
     if not opts.verbose:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
     spec = load_spec(opts.spec, opts.overrides)
     plan = expand(spec, opts.spec)
     uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
-    cache_dir = default_cache_dir(spec.data.cache_dir)
-    preflight(plan, cache_dir)
+    prep = DataPrep(plan, default_cache_dir(spec.data.cache_dir))
+    prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start
+    prep.start()  # synthetic faces render while MLflow and Ray start
+    try:
+        return _run_prepared(opts, spec, plan, uri, prep)
+    finally:
+        prep.cancel()  # does something only when giving up before the data was needed
 
+
+def _run_prepared(opts: RunOptions, spec: Spec, plan: Plan, uri: str, prep: DataPrep) -> int:
+    echo = click.echo
+    if opts.dry_run:
+        prep.wait()  # a dry run checks everything, the synthetic data included
     if opts.dry_run and not store_exists(uri):
         echo(
             f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials would run "
@@ -117,9 +130,10 @@ def run_sweep(opts: RunOptions) -> int:
     try:
         if todo_jobs or todo_trials:
             echo(f"running {len(todo_jobs)} pretraining job(s) and {len(todo_trials)} trial(s)")
-            ctx = RunContext(spec, uri, exp_id, sweep_run, cache_dir)
-            outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts)
+            ctx = RunContext(spec, uri, exp_id, sweep_run, prep.cache_dir)
+            outcome = _tune(plan, ctx, todo_jobs, todo_trials, opts, ready=prep.wait)
         else:
+            prep.wait()
             echo("nothing to run: every trial is done (use --rerun to run them again)")
         _attach_report(tracker, uri, spec.experiment, spec.name, sweep_run)
         status = "FAILED" if outcome.failed else "FINISHED"
@@ -127,37 +141,9 @@ def run_sweep(opts: RunOptions) -> int:
         tracker.client.set_terminated(sweep_run, status)
     elapsed = time.monotonic() - started
     _print_summary(outcome, len(skipped), elapsed)
+    for line in ui_hint(uri, exp_id):
+        echo(line)
     return 1 if outcome.failed else 0
-
-
-def preflight(plan: Plan, cache_dir: Path) -> None:
-    """Check every source the plan reads (generating synthetic data) before Ray starts.
-
-    Raises DataError (exit 2) naming a missing root or file; ImageNet weights that are
-    asked for are fetched now, so their absence is a clear error too.
-    """
-    from trainables.data import resolve_source  # torch-heavy: only `run` pays for it
-
-    seen: set[str] = set()
-    for trial in plan.trials:
-        for task in trial.tasks:
-            source = trial.config["data"][task]
-            ident = f"{task}:{sorted(source.items())}"
-            if ident not in seen:
-                seen.add(ident)
-                resolve_source(source, task, cache_dir)
-    for job in plan.jobs:
-        resolve_source(job.config["source"], "pretrain", cache_dir)
-    wanted = {t.backbone for t in plan.trials if t.config["train"]["imagenet_weights"]}
-    wanted |= {j.backbone for j in plan.jobs if j.config["train"]["imagenet_weights"]}
-    if wanted:
-        from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights
-
-        for name in sorted(wanted):
-            try:
-                fetch_imagenet_weights("vgg16" if name == "dex" else name)
-            except ImageNetWeightsUnavailable as exc:
-                raise UserError(str(exc)) from None
 
 
 def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
@@ -206,7 +192,10 @@ def _make_searcher(jobs: list[dict], trials: list[tuple[dict, str | None]]):
     return Staged()
 
 
-def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcome:
+def _tune(
+    plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions, ready: Callable[[], None]
+) -> Outcome:
+    """Run the work on Ray Tune; `ready()` blocks until the data is prepared."""
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if not address:
         # A local instance stays on loopback; Ray reads this when it is imported.
@@ -249,6 +238,7 @@ def _tune(plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions) -> Outcom
     if started_here:
         ray.init(**init_kwargs)
     try:
+        ready()  # the synthetic faces, rendering since before MLflow and Ray started
         resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
         max_conc = opts.max_concurrent or spec.resources.max_concurrent
         cluster_cpus = ray.cluster_resources().get("CPU", 1)
