@@ -59,7 +59,7 @@ class ProgressView(Callback):
         self.running: dict[str, float] = {}  # trial id -> when it started on its actor
         self.peak = 0  # the most trials running at once
         self.durations: list[float] = []
-        self.done = self.failed = 0
+        self.done = self.failed = self.stopped = 0  # stopped: interrupted, never finished
         self.best: dict[str, tuple[float, str]] = {}  # metric -> (value, run name)
         self.last_print = -float("inf")
         self.last_event = self.start
@@ -85,10 +85,13 @@ class ProgressView(Callback):
         self._changed()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, failed=False)
+        # Tune also "completes" the trials it stops on Ctrl-C: done only after the
+        # trainable's final report.
+        final = bool((getattr(trial, "last_result", None) or {}).get("final"))
+        self._finish(trial, "done" if final else "stopped")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, failed=True)
+        self._finish(trial, "failed")
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         self._tick()
@@ -101,14 +104,16 @@ class ProgressView(Callback):
             self.stream.flush()
 
     # --- state -----------------------------------------------------------------------------
-    def _finish(self, trial: Any, failed: bool) -> None:
+    def _finish(self, trial: Any, outcome: str) -> None:
         started = self.running.pop(trial.trial_id, None)
-        if started is not None:
+        if started is not None and outcome != "stopped":
             self.durations.append(self.clock() - started)
-        if failed:
+        if outcome == "failed":
             self.failed += 1
-        else:
+        elif outcome == "done":
             self.done += 1
+        else:
+            self.stopped += 1
         self._changed()
 
     def _changed(self) -> None:
@@ -148,11 +153,13 @@ class ProgressView(Callback):
 
     # --- output ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        """done, running, pending and failed (trials skipped after a failed job included)."""
+        """done, running, pending and failed (trials skipped after a failed job included),
+        and stopped (by an interruption) when there are any."""
         failed = self.failed + self.skipped()
         running = len(self.running)
-        pending = max(self.total - self.done - failed - running, 0)
-        return {"done": self.done, "running": running, "pending": pending, "failed": failed}
+        pending = max(self.total - self.done - failed - running - self.stopped, 0)
+        n = {"done": self.done, "running": running, "pending": pending, "failed": failed}
+        return {**n, "stopped": self.stopped} if self.stopped else n
 
     def line(self, final: bool = False) -> str:
         """The status line; the final one also says how many trials ran at once, at most."""
@@ -163,6 +170,8 @@ class ProgressView(Callback):
             f"pending {n['pending']}",
             f"failed {n['failed']}",
         ]
+        if "stopped" in n:
+            parts.append(f"stopped {n['stopped']}")
         if self.durations and (n["pending"] or n["running"]):
             mean = sum(self.durations) / len(self.durations)
             remaining = (n["pending"] + n["running"] / 2) * mean / self.concurrency

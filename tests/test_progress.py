@@ -14,6 +14,7 @@ class FakeTrial:
     trial_id: str
     status: str = "PENDING"  # Tune calls on_trial_start before it sets RUNNING
     config: dict = field(default_factory=dict)
+    last_result: dict = field(default_factory=lambda: {"final": True})
 
 
 class Clock:
@@ -106,3 +107,15 @@ def test_skipped_trials_count_as_failed_not_pending() -> None:
     clock, out = Clock(), io.StringIO()
     v = ProgressView(5, 2, stream=out, skipped=lambda: 2, clock=clock)
     assert v.counts() == {"done": 0, "running": 0, "pending": 3, "failed": 2}
+
+
+def test_trials_stopped_by_an_interruption_are_not_done() -> None:
+    v, _, _ = view(total=3)
+    a, b, c = FakeTrial("a"), FakeTrial("b", last_result={}), FakeTrial("c", last_result={})
+    for t in (a, b):
+        v.on_trial_start(iteration=0, trials=[a, b, c], trial=t)
+    v.on_trial_complete(iteration=0, trials=[a, b, c], trial=a)
+    v.on_trial_complete(iteration=0, trials=[a, b, c], trial=b)  # Ctrl-C: Tune stops the rest
+    v.on_trial_complete(iteration=0, trials=[a, b, c], trial=c)
+    assert v.counts() == {"done": 1, "running": 0, "pending": 0, "failed": 0, "stopped": 2}
+    assert "failed 0 | stopped 2" in v.line()
