@@ -93,10 +93,10 @@ def chromium(browser: str, *args: str) -> subprocess.CompletedProcess:
 
 def check_page(browser: str, url: str, png: Path, needle: str) -> bool:
     """Screenshot `url` into `png`; True when the rendered page contains `needle`."""
-    dom = chromium(browser, f"--screenshot={png}", "--dump-dom", url).stdout
+    chromium(browser, f"--screenshot={png}", url)  # (with --dump-dom too, it can hang)
     if not png.is_file():
         raise SystemExit(f"chromium wrote no screenshot for {url}")
-    return needle in dom
+    return needle in chromium(browser, "--dump-dom", url).stdout
 
 
 def stop(server: subprocess.Popen) -> None:
