@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from mtl_sweep.expand import expand
-from mtl_sweep.run.requests import RunContext
+from mtl_sweep.run.requests import RunContext, trial_request
 from mtl_sweep.spec.load import parse_spec
 from mtl_sweep.store.tracker import Tracker
 from trainables.models import build_model

@@ -1,4 +1,13 @@
-"""One concise live view of a sweep: counts, elapsed, ETA and the best metrics so far."""
+"""One concise live view of a sweep: counts, elapsed, ETA and the best metrics so far.
+
+The counts come from Tune's trial events, not from the trials' statuses: Tune calls
+`on_trial_start` *before* it marks the trial RUNNING (for a fresh actor and for a reused
+one alike), so counting statuses there missed the trial that was starting. A trial counts
+as running from `on_trial_start` (its actor has it and is entering the trainable) until
+it completes, fails, or goes back to pending for a retry (`on_trial_recover`). That
+interval holds the trial's MLflow run, which starts once the trainable has imported
+torch and ends before the trainable returns.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,10 @@ from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_core.trial import TUNE_CONFIG_KEY
 
-REFRESH_S = 5.0  # on a non-terminal, print at most one line this often (plus on events)
+REFRESH_S = 5.0  # off a terminal, at most one line this often
+SETTLE_S = 0.5  # off a terminal, wait this long after an event: a trial that ends and the
+# next one that starts on its actor make one line, not two
+TTY_TICK_S = 1.0  # on a terminal, redraw at least this often (the clock moves)
 
 
 def _clock(seconds: float) -> str:
@@ -26,8 +38,9 @@ def _clock(seconds: float) -> str:
 class ProgressView(Callback):
     """A Tune callback that keeps one status line up to date.
 
-    On a terminal the line is redrawn in place; elsewhere (CI, files) a line is printed
-    when something finishes or fails, and at most every REFRESH_S seconds otherwise.
+    On a terminal the line is redrawn in place. Elsewhere (CI, files) a line is printed
+    when the counts change, at most every REFRESH_S seconds, and a last one at the end
+    that also gives the most trials that ran at once.
     """
 
     def __init__(
@@ -36,64 +49,93 @@ class ProgressView(Callback):
         concurrency: int,
         stream: TextIO | None = None,
         skipped: Callable[[], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
         self.concurrency = max(concurrency, 1)
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty()
-        self.start = time.monotonic()
-        self.started: dict[str, float] = {}  # trial id -> start time
+        self.clock = clock
+        self.start = clock()
+        self.running: dict[str, float] = {}  # trial id -> when it started on its actor
+        self.peak = 0  # the most trials running at once
         self.durations: list[float] = []
-        self.done = self.failed = self.running = 0
+        self.done = self.failed = self.stopped = 0  # stopped: interrupted, never finished
         self.best: dict[str, tuple[float, str]] = {}  # metric -> (value, run name)
-        self.last_print = 0.0
+        self.last_print = -float("inf")
+        self.last_event = self.start
+        self.dirty = False  # counts changed since the last line printed
+        self.dirty_since = self.start
         # Trials the orchestrator will never schedule (their pretraining job failed).
         self.skipped: Callable[[], int] = skipped or (lambda: 0)
 
-    # --- Tune hooks: counts come from the trials' own statuses --------------------------
+    # --- Tune hooks ------------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.started.setdefault(trial.trial_id, time.monotonic())
-        self._count(trials)
-        self.render()
+        self.running[trial.trial_id] = self.clock()
+        self.peak = max(self.peak, len(self.running))
+        self._changed()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
         if result.get("final"):
             self._note_best(trial, result)
-        self._count(trials)
-        self.render(event=False)
+        self._tick()
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # Back to pending: Tune restarts it (from its checkpoint) and calls on_trial_start.
+        self.running.pop(trial.trial_id, None)
+        self._changed()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, trials, failed=False)
+        # Tune also "completes" the trials it stops on Ctrl-C: done only after the
+        # trainable's final report.
+        final = bool((getattr(trial, "last_result", None) or {}).get("final"))
+        self._finish(trial, "done" if final else "stopped")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._finish(trial, trials, failed=True)
+        self._finish(trial, "failed")
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        self._tick()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self._count(trials)
-        self.render(force=True)
+        self.running.clear()
+        self.render(final=True)
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
-    # --- state ---------------------------------------------------------------------------
-    def _count(self, trials: list) -> None:
-        status = [t.status for t in trials]
-        self.running = status.count("RUNNING")
-        self.done = status.count("TERMINATED")
-        self.failed = status.count("ERROR")
+    # --- state -----------------------------------------------------------------------------
+    def _finish(self, trial: Any, outcome: str) -> None:
+        started = self.running.pop(trial.trial_id, None)
+        if started is not None and outcome != "stopped":
+            self.durations.append(self.clock() - started)
+        if outcome == "failed":
+            self.failed += 1
+        elif outcome == "done":
+            self.done += 1
+        else:
+            self.stopped += 1
+        self._changed()
 
-    def _finish(self, trial: Any, trials: list, failed: bool) -> None:
-        started = self.started.pop(trial.trial_id, None)
-        if started is not None:
-            self.durations.append(time.monotonic() - started)
-        self._count(trials)
-        if trial.status == "RUNNING":  # Tune calls back before it updates the status
-            self.running -= 1
-            if failed:
-                self.failed += 1
-            else:
-                self.done += 1
-        self.render(force=True)
+    def _changed(self) -> None:
+        now = self.clock()
+        if not self.dirty:
+            self.dirty, self.dirty_since = True, now
+        self.last_event = now
+        if self.tty:
+            self.render()
+
+    def _tick(self) -> None:
+        """Print a pending change once it has settled (or events kept coming for
+        REFRESH_S) and the last line is old enough."""
+        now = self.clock()
+        if self.tty:
+            if now - self.last_print >= TTY_TICK_S:
+                self.render()
+        elif self.dirty and now - self.last_print >= REFRESH_S:
+            settled = now - self.last_event >= SETTLE_S
+            if settled or now - self.dirty_since >= REFRESH_S:
+                self.render()
 
     def _note_best(self, trial: Any, result: dict) -> None:
         request = (trial.config or {}).get(TUNE_CONFIG_KEY)
@@ -110,22 +152,33 @@ class ProgressView(Callback):
             if better:
                 self.best[metric.name] = (float(value), request.name)
 
-    def line(self) -> str:
-        """The status line."""
-        elapsed = time.monotonic() - self.start
-        skipped = self.skipped()
-        finished = self.done + self.failed + skipped
-        pending = max(self.total - finished - self.running, 0)
+    # --- output ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """done, running, pending and failed (trials skipped after a failed job included),
+        and stopped (by an interruption) when there are any."""
+        failed = self.failed + self.skipped()
+        running = len(self.running)
+        pending = max(self.total - self.done - failed - running - self.stopped, 0)
+        n = {"done": self.done, "running": running, "pending": pending, "failed": failed}
+        return {**n, "stopped": self.stopped} if self.stopped else n
+
+    def line(self, final: bool = False) -> str:
+        """The status line; the final one also says how many trials ran at once, at most."""
+        n = self.counts()
         parts = [
-            f"[{_clock(elapsed)}] done {self.done}/{self.total}",
-            f"running {self.running}",
-            f"pending {pending}",
-            f"failed {self.failed + skipped}",
+            f"[{_clock(self.clock() - self.start)}] done {n['done']}/{self.total}",
+            f"running {n['running']}",
+            f"pending {n['pending']}",
+            f"failed {n['failed']}",
         ]
-        if self.durations and (pending or self.running):
+        if "stopped" in n:
+            parts.append(f"stopped {n['stopped']}")
+        if self.durations and (n["pending"] or n["running"]):
             mean = sum(self.durations) / len(self.durations)
-            remaining = (pending + self.running / 2) * mean / self.concurrency
+            remaining = (n["pending"] + n["running"] / 2) * mean / self.concurrency
             parts.append(f"ETA {_clock(remaining)}")
+        if final:
+            parts.append(f"at most {self.peak} running at once")
         best = []
         for name, (value, _) in self.best.items():
             metric = next(m for m in PRIMARY_METRIC.values() if m.name == name)
@@ -135,14 +188,9 @@ class ProgressView(Callback):
             parts.append("best " + ", ".join(best))
         return " | ".join(parts)
 
-    def render(self, force: bool = False, event: bool = True) -> None:
-        """Draw the line (in place on a terminal)."""
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write("\r\033[K" + self.line())
-        elif force or (event and now - self.last_print >= REFRESH_S):
-            self.stream.write(self.line() + "\n")
-        else:
-            return
-        self.last_print = now
+    def render(self, final: bool = False) -> None:
+        """Draw the line now: in place on a terminal, as a new line elsewhere."""
+        text = self.line(final)
+        self.stream.write("\r\033[K" + text if self.tty else text + "\n")
         self.stream.flush()
+        self.last_print, self.dirty = self.clock(), False

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,18 @@ import click
 
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
-from mtl_core.errors import UserError
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
 from mtl_sweep.run import cluster
 from mtl_sweep.run.interrupt import Interrupt
+from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.summary import print_skipped, print_summary
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
 from mtl_sweep.store.tracker import Tracker
+from mtl_sweep.store.ui_link import ui_hint
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
 
 
@@ -88,27 +90,39 @@ def run_sweep(opts: RunOptions) -> int:
         spec = load_spec(opts.spec, opts.overrides)
         plan = expand(spec, opts.spec)
         uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
-        cache_dir = default_cache_dir(spec.data.cache_dir)
-        preflight(plan, cache_dir)
-        if opts.dry_run and not store_exists(uri):
-            click.echo(
-                f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials "
-                f"would run (no store at {uri} yet)"
-            )
-            return 0
-        tracker = Tracker(uri)
-        exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
-        work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
-        if opts.dry_run:
-            click.echo(
-                f"dry run: would run {len(work.jobs)} pretraining jobs and "
-                f"{len(work.trials)} trials"
-            )
-            return 0
-        assert exp_id is not None
-        return _drive(
-            tracker, plan, work, RunContext(spec, uri, exp_id, "", cache_dir), opts, interrupt
+        prep = DataPrep(plan, default_cache_dir(spec.data.cache_dir))
+        prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start
+        prep.start()  # synthetic faces render while MLflow and Ray start
+        try:
+            return _prepared(opts, spec, plan, uri, prep, interrupt)
+        finally:
+            prep.cancel()  # does something only when giving up before the data was needed
+
+
+def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, interrupt) -> int:
+    """The sweep once its data is checked (and synthetic faces are rendering)."""
+    if opts.dry_run:
+        prep.wait()  # a dry run checks everything, the synthetic data included
+    if opts.dry_run and not store_exists(uri):
+        click.echo(
+            f"dry run: {len(plan.jobs)} pretraining jobs and {len(plan.trials)} trials "
+            f"would run (no store at {uri} yet)"
         )
+        return 0
+    tracker = Tracker(uri)
+    exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
+    work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
+    if opts.dry_run:
+        click.echo(
+            f"dry run: would run {len(work.jobs)} pretraining jobs and {len(work.trials)} trials"
+        )
+        return 0
+    assert exp_id is not None
+    ctx = RunContext(spec, uri, exp_id, "", prep.cache_dir)
+    code = _drive(tracker, plan, work, ctx, opts, interrupt, prep)
+    for line in ui_hint(uri, exp_id):
+        click.echo(line)
+    return code
 
 
 def _todo(tracker: Tracker, plan: Plan, experiment: str, exp_id: str | None, rerun: bool) -> Work:
@@ -129,7 +143,13 @@ def _todo(tracker: Tracker, plan: Plan, experiment: str, exp_id: str | None, rer
 
 
 def _drive(
-    tracker: Tracker, plan: Plan, work: Work, ctx: RunContext, opts: RunOptions, interrupt
+    tracker: Tracker,
+    plan: Plan,
+    work: Work,
+    ctx: RunContext,
+    opts: RunOptions,
+    interrupt: Interrupt,
+    prep: DataPrep,
 ) -> int:
     """Hold the sweep's lease, run the work, and leave every run in an honest state."""
     spec, exp_id = ctx.spec, ctx.experiment_id
@@ -153,8 +173,9 @@ def _drive(
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt)
+            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep.wait)
         elif not interrupt.requested:
+            prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
         if not interrupt.requested:
             _attach_report(tracker, ctx.tracking_uri, spec.experiment, spec.name, sweep_run)
@@ -196,38 +217,17 @@ def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
         shutil.rmtree(ctx.checkpoint_dir(item.key), ignore_errors=True)
 
 
-def preflight(plan: Plan, cache_dir: Path) -> None:
-    """Check every source the plan reads (generating synthetic data) before Ray starts.
-
-    Raises DataError (exit 2) naming a missing root or file; ImageNet weights that are
-    asked for are fetched now, so their absence is a clear error too.
-    """
-    from trainables.data import resolve_source  # torch-heavy: only `run` pays for it
-
-    seen: set[tuple[str, str]] = set()
-    for config in [t.config for t in plan.trials] + [j.config for j in plan.jobs]:
-        for task, source in config.sources.items():
-            role = config.role(task)
-            ident = (role, source.model_dump_json())
-            if ident not in seen:
-                seen.add(ident)
-                resolve_source(source, role, cache_dir)
-    wanted = {t.backbone for t in plan.trials if t.config.train.imagenet_weights}
-    wanted |= {j.backbone for j in plan.jobs if j.config.train.imagenet_weights}
-    if wanted:
-        from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights
-
-        for name in sorted(wanted):
-            try:
-                fetch_imagenet_weights("vgg16" if name == "dex" else name)
-            except ImageNetWeightsUnavailable as exc:
-                raise UserError(str(exc)) from None
-
-
 def _tune(
-    plan: Plan, ctx: RunContext, jobs, trials, opts: RunOptions, interrupt: Interrupt
+    plan: Plan,
+    ctx: RunContext,
+    jobs,
+    trials,
+    opts: RunOptions,
+    interrupt: Interrupt,
+    ready: Callable[[], None],
 ) -> Outcome:
-    """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address)."""
+    """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address);
+    `ready()` blocks until the data is prepared, which overlaps with Ray's start."""
     import ray
 
     from mtl_sweep.run.searcher import StagedSearcher
@@ -242,6 +242,7 @@ def _tune(
     )
     started_here = _start_ray(opts)
     try:
+        ready()  # the synthetic faces, rendering since before MLflow and Ray started
         total = len(jobs) + len(trials)
         tuner = _tuner(ctx.spec, searcher, total, opts, interrupt.stopper(), ctx.tracking_uri)
         outcome = _outcome(tuner.fit())

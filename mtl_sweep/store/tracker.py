@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mtl_core import contract as C
 from mtl_core.runs import finished_runs, iter_runs
+from mtl_sweep.store.ui_link import EXPERIMENT_TAGS
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -32,13 +33,18 @@ class Tracker:
 
     # --- experiments -------------------------------------------------------------------
     def experiment_id(self, name: str, create: bool = False) -> str | None:
-        """The experiment's id; with `create`, make it first (artifacts beside a sqlite db)."""
+        """The experiment's id; with `create`, make it first (artifacts beside a sqlite db)
+        and tag it so that the MLflow UI shows it as model training (see ui_link.py)."""
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 if not create:
                     return None
                 self.client.restore_experiment(exp.experiment_id)  # names are never reused
+            if create:  # an experiment made before the tag existed gets it now
+                for key, value in EXPERIMENT_TAGS.items():
+                    if key not in exp.tags:
+                        self.client.set_experiment_tag(exp.experiment_id, key, value)
             return exp.experiment_id
         if not create:
             return None
@@ -47,7 +53,9 @@ class Tracker:
             db = Path(self.uri[len("sqlite:///") :])
             location = (db.parent / "mlartifacts" / name).as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(
+                name, artifact_location=location, tags=EXPERIMENT_TAGS
+            )
         except Exception:
             # Another driver created it first.
             exp = self.client.get_experiment_by_name(name)

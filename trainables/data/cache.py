@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from mtl_core.errors import DataError
 from mtl_core.sources import SPLITS
@@ -44,6 +43,7 @@ from trainables.data.loaders import get_loader
 from trainables.data.manifest import Manifest
 from trainables.data.parallel import default_workers
 from trainables.data.source import ResolvedSource
+from trainables.progress_bar import progress_bar
 
 CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: path checks)
 CHUNK = 64  # images per worker task: amortises the thread hand-off
@@ -227,7 +227,7 @@ def _decode_split(
     images = _preallocated(out, (n, size, size, 3))
     kept: list[int] = []
     failed: Counter[str] = Counter()
-    bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=not progress or n == 0)
+    bar = progress_bar(n, desc, "img", enabled=progress, stream=sys.stderr)
     with bar:
         if isinstance(m.images, np.ndarray):  # pixels already in memory (FER2013)
             for i in range(n):

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,63 +30,21 @@ from typing import Any
 import numpy as np
 import scipy.io
 from PIL import Image
-from tqdm import tqdm
 
 from mtl_core.sources import SPLITS, SyntheticSource
 from trainables.data import drops
 from trainables.data.atomic import build_once
 from trainables.data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look
+from trainables.data.synthetic.celeba_attributes import CELEBA_ATTRIBUTES
+from trainables.data.synthetic.pool import render_jobs
 from trainables.data.synthetic.render import face_box, render_face
+from trainables.progress_bar import progress_bar
 
 # Bump when the rendering or the formats change: it is part of the generated data's key.
 GENERATOR_VERSION = 1
 CHALEARN_SPLIT = {"train": "train", "val": "valid", "test": "test"}
 FER_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 CELEBA_PARTITION = {"train": 0, "val": 1, "test": 2}
-# CelebA's 40 attributes, in the published order (Male is 20, Smiling 31, 0-based).
-CELEBA_ATTRIBUTES: tuple[str, ...] = (
-    "5_o_Clock_Shadow",
-    "Arched_Eyebrows",
-    "Attractive",
-    "Bags_Under_Eyes",
-    "Bald",
-    "Bangs",
-    "Big_Lips",
-    "Big_Nose",
-    "Black_Hair",
-    "Blond_Hair",
-    "Blurry",
-    "Brown_Hair",
-    "Bushy_Eyebrows",
-    "Chubby",
-    "Double_Chin",
-    "Eyeglasses",
-    "Goatee",
-    "Gray_Hair",
-    "Heavy_Makeup",
-    "High_Cheekbones",
-    "Male",
-    "Mouth_Slightly_Open",
-    "Mustache",
-    "Narrow_Eyes",
-    "No_Beard",
-    "Oval_Face",
-    "Pale_Skin",
-    "Pointy_Nose",
-    "Receding_Hairline",
-    "Rosy_Cheeks",
-    "Sideburns",
-    "Smiling",
-    "Straight_Hair",
-    "Wavy_Hair",
-    "Wearing_Earrings",
-    "Wearing_Hat",
-    "Wearing_Lipstick",
-    "Wearing_Necklace",
-    "Wearing_Necktie",
-    "Young",
-)
-
 # Image sizes (W, H) and how much of the frame the face fills, per format.
 CHALEARN_SIZE, CHALEARN_FACE = (64, 64), 0.95
 CELEBA_SIZE, CELEBA_FACE = (64, 78), 0.95  # portrait, like CelebA's aligned 178x218
@@ -130,33 +89,42 @@ def synthetic_key(source: SyntheticSource) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def ensure_synthetic(source: SyntheticSource, cache_dir: Path, progress: bool = True) -> Path:
+def ensure_synthetic(
+    source: SyntheticSource,
+    cache_dir: Path,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+) -> Path:
     """The generated folder for `source` under cache_dir/synthetic/, written on first use.
 
     Safe when several trials ask at once: one writes (to a temporary folder, then
-    renames it), the others wait for it.
+    renames it), the others wait for it. `stop` (set from another thread) abandons the
+    build, leaving nothing behind.
     """
     target = Path(cache_dir) / "synthetic" / synthetic_key(source)
-    return build_once(target, lambda tmp: write_synthetic(tmp, source, progress))
+    return build_once(target, lambda tmp: write_synthetic(tmp, source, progress, stop=stop))
 
 
-def write_synthetic(out: Path, source: SyntheticSource, progress: bool = False) -> Written:
+def write_synthetic(
+    out: Path,
+    source: SyntheticSource,
+    progress: bool = False,
+    workers: int | None = None,
+    stop: threading.Event | None = None,
+) -> Written:
     """Render and write every format under `out` (created if needed); returns the labels.
 
-    Rendering runs in this process: the default size takes about ten seconds on one core,
-    and worker processes would have to re-import the caller's main module (spawn,
-    forkserver) or fork a process that may run threads (Ray, torch).
+    Rendering runs on every core (see pool.py; `workers` overrides how many processes)
+    and gives the same bytes whatever the number of workers.
     """
     out = Path(out)
     sizes = {"train": source.train, "val": source.val, "test": source.test}
     formats = ("chalearn", "celeba", "fer2013")
     jobs = [(fmt, split, n) for fmt in formats for split, n in sizes.items()]
     jobs.append(("imdb_wiki", "all", source.pretrain))
-    results: dict[tuple[str, str], list[tuple[Record, Any]]] = {}
     total = sum(n for _, _, n in jobs)
-    with tqdm(total=total, desc="synthetic faces", unit="img", disable=not progress) as bar:
-        for fmt, split, n in jobs:
-            results[fmt, split] = _render(fmt, split, n, source, out, bar)
+    with progress_bar(total, "synthetic faces", "img", enabled=progress) as bar:
+        results = render_jobs(jobs, source, out, bar, workers, stop)
     written = Written()
     written.records["chalearn"] = _finish_chalearn(out / "chalearn", results)
     written.records["celeba"] = _finish_celeba(out / "celeba", results)
@@ -167,21 +135,20 @@ def write_synthetic(out: Path, source: SyntheticSource, progress: bool = False) 
     return written
 
 
-def _render(
-    fmt: str, split: str, n: int, source: SyntheticSource, out: Path, bar: tqdm
+def render_range(
+    fmt: str, split: str, start: int, stop: int, source: SyntheticSource, out: Path
 ) -> list[tuple[Record, Any]]:
-    """Render the n faces of one (format, split), writing their images; returns, per face,
-    its record and its row for the format's label file."""
+    """Render faces start..stop-1 of one (format, split), writing their images; returns,
+    per face, its record and its row for the format's label file."""
     one = _ONE_FACE[fmt]
     prior = "fer" if fmt == "fer2013" else "photo"
     split_id = SPLITS.index(split) if split in SPLITS else len(SPLITS)
     rows = []
-    for i in range(n):
+    for i in range(start, stop):
         rng = np.random.default_rng([source.seed & 0xFFFFFFFF, _FORMAT_ID[fmt], split_id, i])
         labels = draw_labels(rng, prior)
         look = draw_look(rng, labels, source.nuisance)
         rows.append(one(out / fmt, source, split, i, labels, look, rng))
-        bar.update()
     return rows
 
 

@@ -1,0 +1,112 @@
+"""Data preparation for `mtl-sweep run`: checks first, synthetic faces in the background.
+
+Everything a user can get wrong is checked before anything starts (a missing root or
+file, ImageNet weights that cannot be had): those exit 2 before MLflow or Ray are
+touched. Generating synthetic faces cannot fail for the user's reasons and takes the
+longest (seconds per thousand faces, on every core), so it runs in a background thread
+while the driver imports MLflow and Ray and starts Ray; `wait()` joins it before the
+first trial is scheduled. Ray itself stays on the main thread, where it installs its
+signal handlers.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from mtl_core.errors import UserError
+from mtl_core.sources import Source
+from mtl_sweep.expand import Plan
+
+
+class DataPrep:
+    """The plan's data sources: checked at once, synthetic ones generated in a thread."""
+
+    def __init__(self, plan: Plan, cache_dir: Path, progress: bool = True) -> None:
+        self.plan, self.cache_dir, self.progress = plan, Path(cache_dir), progress
+        self.sources = _sources(plan)  # (source settings, role), each once
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def check(self) -> None:
+        """Check every real source and fetch ImageNet weights that are asked for.
+
+        Raises DataError (exit 2) naming a missing root or file.
+        """
+        from trainables.data import resolve_source  # torch-free, but not light
+
+        for source, role in self.sources:
+            if source.kind != "synthetic":
+                resolve_source(source, role, self.cache_dir, self.progress)
+        _fetch_weights(self.plan)
+
+    def start(self) -> None:
+        """Generate the synthetic sources in a background thread."""
+        wanted = list(
+            {s.model_dump_json(): s for s, _ in self.sources if s.kind == "synthetic"}.values()
+        )
+        if wanted:
+            self.thread = threading.Thread(
+                target=self._generate, args=(wanted,), name="synthetic-faces", daemon=True
+            )
+            self.thread.start()
+
+    def _generate(self, wanted: list[Source]) -> None:
+        from trainables.data.synthetic.write import ensure_synthetic
+
+        try:
+            for source in wanted:
+                ensure_synthetic(source, self.cache_dir, self.progress, self.stop)
+        except BaseException as exc:  # handed to the main thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        """Block until the data is ready, then resolve every source (fast by now)."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+        from trainables.data import resolve_source
+
+        for source, role in self.sources:
+            if source.kind == "synthetic":
+                resolve_source(source, role, self.cache_dir, self.progress)
+
+    def cancel(self) -> None:
+        """Stop a generation still running (the sweep is giving up); leaves nothing half
+        written."""
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.join()
+            self.thread = None
+
+
+def _sources(plan: Plan) -> list[tuple[Source, str]]:
+    """Every (source, role) the plan reads, each once, in plan order: the trials' own, and
+    a matched budget's reference split, which sizes trials that do not train its task."""
+    out: dict[tuple[str, str], tuple[Source, str]] = {}
+    for config in [t.config for t in plan.trials] + [j.config for j in plan.jobs]:
+        pairs = [(source, config.role(task)) for task, source in config.sources.items()]
+        if config.budget_source is not None and config.train.budget.reference:
+            role = "pretrain" if config.is_pretrain else config.train.budget.reference
+            pairs.append((config.budget_source, role))
+        for source, role in pairs:
+            out.setdefault((role, source.model_dump_json()), (source, role))
+    return list(out.values())
+
+
+def _fetch_weights(plan: Plan) -> None:
+    """Fetch the ImageNet weights the plan asks for now, so their absence is exit 2."""
+    wanted = {t.backbone for t in plan.trials if t.config.train.imagenet_weights}
+    wanted |= {j.backbone for j in plan.jobs if j.config.train.imagenet_weights}
+    if not wanted:
+        return
+    from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights
+
+    for name in sorted(wanted):
+        try:
+            fetch_imagenet_weights("vgg16" if name == "dex" else name)
+        except ImageNetWeightsUnavailable as exc:
+            raise UserError(str(exc)) from None
