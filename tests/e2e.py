@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtl_core import contract as C
@@ -14,11 +16,39 @@ from mtl_core import contract as C
 from .conftest import REPO
 
 
+def stop_ray_under(temp_dir: str, timeout: float = 30) -> int:
+    """Stop the Ray processes whose command line names `temp_dir`, and only those.
+
+    A forced `ray stop` would kill every Ray instance of the user; a test's own instance
+    is told apart by the temp dir it was started with. Returns how many were stopped.
+    """
+    import psutil
+
+    mine = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp_dir in part for part in proc.info["cmdline"] or ()):
+                mine.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    for proc in mine:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(mine, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    return len(mine)
+
+
 @dataclass
 class Sandbox:
-    """A tracking store, cache and Tune storage of a test's own, under tmp_path."""
+    """A tracking store, cache and Tune storage of a test's own, under tmp_path, and a Ray
+    temp dir of its own (short: Ray's socket paths must fit 107 bytes), so the test can stop
+    exactly the Ray it started."""
 
     root: Path
+    ray_tmp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="rt", dir="/tmp"))
 
     @property
     def db(self) -> Path:
@@ -35,6 +65,7 @@ class Sandbox:
             MTL_SWEEP_STORAGE=str(self.root / "ray_results"),
             MLFLOW_TRACKING_URI=self.uri,
             RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+            RAY_TMPDIR=self.ray_tmp,
             PYTHONUNBUFFERED="1",
         )
         env.pop("RAY_ADDRESS", None)

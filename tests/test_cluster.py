@@ -26,7 +26,7 @@ from mtl_sweep.expand import expand
 from mtl_sweep.spec.load import load_spec
 
 from .conftest import REPO
-from .e2e import SMOKE, Sandbox, runs
+from .e2e import SMOKE, Sandbox, runs, stop_ray_under
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -148,4 +148,4 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
         for proc in started:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_ray_under(ray_tmp)  # this test's head and worker only, never the user's Ray

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.expand import expand
 from mtl_sweep.spec.load import load_spec
 
-from .e2e import SMOKE, Sandbox, finished_count, runs
+from .e2e import SMOKE, Sandbox, finished_count, runs, stop_ray_under
 
 pytestmark = pytest.mark.e2e
 FAST_SYSTEM_METRICS = {"MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "0.2"}
@@ -164,8 +163,8 @@ def test_killing_the_driver_loses_no_finished_trial(tmp_path):
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     # Ray's node processes die with their driver, but its dashboard and runtime-env
-    # agents can outlive it; stop them so the test leaves nothing behind.
-    subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120, check=False)
+    # agents can outlive it; stop them (this test's Ray only) so nothing is left behind.
+    stop_ray_under(box.ray_tmp)
     before = {
         r.data.tags[C.KEY]: r.info.run_id
         for r in runs(box.uri, "smoke")

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
-from mtl_sweep.spec.schema import SyntheticSource
+from mtl_core.sources import SyntheticSource
 from trainables.data.parallel import default_workers
 from trainables.progress_bar import Bar
 
