@@ -4,6 +4,7 @@ how the statistics were made and read, and which seeds failed or are missing."""
 from __future__ import annotations
 
 from mtl_core.tasks import PRIMARY_METRIC
+from mtl_sweep.report.budgets import budget_text
 from mtl_sweep.report.cells import BETTER, MISSING, WORSE, best_rows, gain_unit, shown
 from mtl_sweep.report.compare import detectable
 from mtl_sweep.report.stats import NO_SPREAD, POWER, WILCOXON_MIN_N
@@ -71,6 +72,9 @@ def caption(table: Table, report: Report, bold: bool = True) -> str:
         )
     if any(t.n == 1 for t in tests):
         parts.append(_one_seed())
+    budget = budget_text(table)
+    if budget:
+        parts.append(budget)
     return " ".join(parts)
 
 

@@ -47,6 +47,7 @@ COLUMNS: tuple[str, ...] = (
     "datasets",  # dict task -> source kind, from data.<task>.kind / source.kind params
     "config",  # dict of the CONFIG_PREFIXES params
     "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
+    "budget",  # dict budget/* metric -> value: the steps and images the trial trained with
     *METRIC_KEYS,
 )
 
@@ -156,6 +157,7 @@ def _record(run: Run) -> dict[str, Any]:
         "datasets": _datasets(params, tasks),
         "config": {k: v for k, v in params.items() if k.startswith(CONFIG_PREFIXES)},
         "affinity": _affinity(metrics),
+        "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})
     return record

@@ -95,6 +95,8 @@ class Row:
     paired: dict[str, Paired] = field(default_factory=dict)  # task -> test vs single-task
     variant: str = ""  # params that tell apart rows that would otherwise look the same
     first_start: int = 0  # ms; when the row's first run started (orders the backbones)
+    budget: dict[str, float] = field(default_factory=dict)  # budget/* metrics (report/budgets)
+    budget_note: str = ""  # multi-task rows: how its budget differs from its baselines'
 
     @property
     def weights_text(self) -> str:
@@ -237,6 +239,8 @@ def resolve_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _rows(trials: pd.DataFrame) -> list[Row]:
     """Build each row's cells from the finished trials, with pandas doing the statistics."""
+    from mtl_sweep.report.budgets import flag_unmatched, row_budget  # it imports this module
+
     finished = trials[trials["outcome"] == FINISHED]
     long = finished.melt(
         id_vars=["row", "seed"], value_vars=list(METRIC_KEYS), var_name="metric"
@@ -287,8 +291,10 @@ def _rows(trials: pd.DataFrame) -> list[Row]:
                 unfinished=tuple(sorted(g.loc[g["outcome"] == UNFINISHED, "seed"])),
                 missing=tuple(sorted(expected.get(scope, set()) - seeds)),
                 first_start=int(g["start_time"].min()),
+                budget=row_budget(g.loc[g["outcome"] == FINISHED, "budget"]),
             )
         )
+    flag_unmatched(rows)
     return rows
 
 
