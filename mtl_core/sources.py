@@ -8,7 +8,9 @@ importing numpy or torch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, NonNegativeFloat, PositiveInt
@@ -167,3 +169,11 @@ SOURCES.add(
 # Views of the registry, for the spec's checks and the report's headings.
 SOURCE_TASKS: dict[str, tuple[str, ...]] = {e.name: e.meta.tasks for e in SOURCES}
 DATASET_NAMES: dict[str, str] = {e.name: e.meta.display for e in SOURCES}
+
+
+def absolute_source(source: Source) -> Source:
+    """A source with its root made absolute (trials run in another directory)."""
+    root = getattr(source, "root", None)
+    if root is None:
+        return source
+    return source.model_copy(update={"root": os.path.normpath(Path(root).expanduser().absolute())})

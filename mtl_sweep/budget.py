@@ -1,4 +1,5 @@
-"""What a trial's budget will be, known before anything runs (for `mtl-sweep plan`).
+"""Budgets at expansion: the reference split a matched budget is sized by, and what a
+trial's budget will be, known before anything runs (for `mtl-sweep plan`).
 
 The trainable computes the same numbers from the data it loads and logs them as
 `budget/*` metrics; here they come from the spec alone, so they are known only where the
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mtl_core.sources import Source, SyntheticSource
+from mtl_core.settings import TrainSettings
+from mtl_core.sources import Source, SyntheticSource, absolute_source
 from mtl_core.trial import TrialConfig
 
 
@@ -53,3 +55,21 @@ def planned_budget(config: TrialConfig) -> PlannedBudget:
     steps = t.epochs * per_epoch
     images = {task: steps * b for g, b in zip(groups, shares, strict=True) for task in g}
     return PlannedBudget(steps, images)
+
+
+def with_reference(train: TrainSettings, reference: str) -> TrainSettings:
+    """A matched budget sized by epochs gets the sweep's reference task, unless it names one."""
+    budget = train.budget
+    if budget.rule != "matched" or budget.steps is not None or budget.reference is not None:
+        return train
+    return train.model_copy(update={"budget": budget.model_copy(update={"reference": reference})})
+
+
+def budget_source(train: TrainSettings, data: object) -> Source | None:
+    """The source (of the spec's `data`) whose train split sizes a matched budget given in
+    epochs; None when S is given or the rule is per_epoch."""
+    budget = train.budget
+    if budget.rule != "matched" or budget.steps is not None:
+        return None
+    assert budget.reference is not None
+    return absolute_source(getattr(data, budget.reference))

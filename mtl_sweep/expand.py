@@ -19,11 +19,9 @@ shares it.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import product
-from pathlib import Path
 from typing import Any
 
 from mtl_core import contract as C
@@ -31,9 +29,10 @@ from mtl_core.backbones import reference_model
 from mtl_core.contract import run_name
 from mtl_core.errors import SpecError
 from mtl_core.settings import TrainSettings
-from mtl_core.sources import Source
+from mtl_core.sources import absolute_source
 from mtl_core.tasks import TASKS, TaskSet, expand_task_item, tasks_tag
 from mtl_core.trial import PretrainRef, TrialConfig
+from mtl_sweep.budget import budget_source, with_reference
 from mtl_sweep.spec.schema import CellSpec, MatchSpec, Spec, TrainSpec
 from mtl_sweep.spec.validate import merged_train, weight_vector
 
@@ -195,7 +194,9 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     trained = {t for cell in cells for t in cell.tasks}
     reference = spec.train.budget.reference or next((t for t in TASKS if t in trained), "age")
     for cell in cells:
-        trial, notes = _resolve(spec, _with_budget(cell, reference, spec), jobs, file)
+        trial, notes = _resolve(
+            spec, replace(cell, train=with_reference(cell.train, reference)), jobs, file
+        )
         if trial is None:
             collapsed[notes[0]] += 1
         elif trial.key in trials:
@@ -281,31 +282,11 @@ def _resolve(
         train=_settings(train),
         sources={t: absolute_source(getattr(spec.data, t)) for t in tasks},
         epoch_rule=spec.data.epoch_rule,
-        budget_source=_budget_source(train, spec),
+        budget_source=budget_source(train, spec.data),
         pretrain=pretrain,
         label=cell.label,
     )
     return Trial(config), notes
-
-
-def _with_budget(cell: _Cell, reference: str, spec: Spec) -> _Cell:
-    """Resolve a matched budget's reference task (the sweep's, unless the cell names one)."""
-    budget = cell.train.budget
-    if budget.rule != "matched" or budget.steps is not None or budget.reference is not None:
-        return cell
-    train = cell.train.model_copy(
-        update={"budget": budget.model_copy(update={"reference": reference})}
-    )
-    return replace(cell, train=train)
-
-
-def _budget_source(train: TrainSpec, spec: Spec) -> Source | None:
-    """The source whose train split sizes a matched budget given in epochs."""
-    budget = train.budget
-    if budget.rule != "matched" or budget.steps is not None:
-        return None
-    assert budget.reference is not None
-    return absolute_source(getattr(spec.data, budget.reference))
 
 
 def _weigh(cell: _Cell, notes: list[str]) -> tuple[TaskSet, str, dict[str, float]] | None:
@@ -398,11 +379,3 @@ def _pretrain_job(
 def _settings(train: TrainSpec) -> TrainSettings:
     """The train settings without the execution ones (they travel in `Execution`)."""
     return TrainSettings.model_validate(train.model_dump(include=set(TrainSettings.model_fields)))
-
-
-def absolute_source(source: Source) -> Source:
-    """A source with its root made absolute (trials run in another directory)."""
-    root = getattr(source, "root", None)
-    if root is None:
-        return source
-    return source.model_copy(update={"root": os.path.normpath(Path(root).expanduser().absolute())})

@@ -14,7 +14,8 @@ from mtl_core.sources import SyntheticSource
 from mtl_core.tasks import EMOTIONS
 from trainables.data import load_split, resolve_source
 from trainables.data.synthetic.attributes import HAPPY, draw_labels, draw_look
-from trainables.data.synthetic.render import EXPRESSIONS, render_face
+from trainables.data.synthetic.expressions import EXPRESSIONS
+from trainables.data.synthetic.render import render_face
 from trainables.data.synthetic.write import CELEBA_ATTRIBUTES, write_synthetic
 
 SPLITS = ("train", "val", "test")

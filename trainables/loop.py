@@ -115,6 +115,8 @@ def train_one_epoch(
 
     With `affinity`, its due steps also measure TAG's lookahead affinity (on copies, so
     the updates are the same as without it)."""
+    # Over 60 lines on purpose: the step (forward, masked losses, backward, optimizer and
+    # schedule) and its accounting (timing, loss sums) read best as one loop.
     model.train()
     sums: dict[str, Tensor] = {}  # task -> sum of loss x samples, kept on the device
     counts: dict[str, int] = {}
