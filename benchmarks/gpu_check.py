@@ -56,7 +56,9 @@ MODES: dict[str, dict[str, Any]] = {
         "workers": [0, 2],
         "threads": 2,
         "backbones": ["resnet18"],  # the same code path as ResNet-50, at a fraction of the time
-        "compile": ["resnet18"],
+        # torch.compile on the CPU builds C++ kernels for minutes; CI proves the rest of the
+        # check, and tests/test_prefetch.py that train.compile is applied and logged.
+        "compile": [],
     },
 }
 RESERVE_S = {"trial": 60, "bench": 60, "compile": 90}  # least time left to start a step

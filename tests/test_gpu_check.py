@@ -39,16 +39,15 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     assert got.returncode == 0, got.stdout + got.stderr
     assert "MiB (limit 64 MiB)" in got.stdout
 
-    # Mostly torch.compile on the CPU (inductor builds C++ kernels: about 3 CPU-minutes for
-    # ResNet-18); the budget leaves room for a loaded machine.
-    check = ["bash", "benchmarks/gpu_check.sh", "--cpu", "--out", str(out), "--budget", "1800"]
-    proc = _run([*check, "--wheels", str(wheels)], timeout=1900, TMPDIR=str(tmp_path))
+    # The CPU mode skips torch.compile (minutes of C++ kernel builds on a CPU).
+    check = ["bash", "benchmarks/gpu_check.sh", "--cpu", "--out", str(out), "--budget", "900"]
+    proc = _run([*check, "--wheels", str(wheels)], timeout=1000, TMPDIR=str(tmp_path))
     doc = json.loads((out / "gpu_check.json").read_text())
     assert proc.returncode == 0, json.dumps(doc, indent=1) + proc.stdout[-3000:]
     assert (out / "gpu_check.log").read_text().startswith("gpu_check: mode cpu")
     steps = doc["steps"]
     assert doc["ok"] and doc["mode"] == "cpu"
-    assert set(steps) == {"install", "environment", "trial", "bench:resnet18", "compile:resnet18"}
+    assert set(steps) == {"install", "environment", "trial", "bench:resnet18"}
     env = steps["environment"]
     for module in ("mlflow", "sqlalchemy", "alembic", "pydantic", "pydantic_core"):
         assert env["checks"][f"{module} from the wheels"], env["origins"]
@@ -59,5 +58,4 @@ def test_gpu_check_runs_every_step_on_the_cpu(tmp_path):
     bench = steps["bench:resnet18"]
     assert set(bench["trainable"]) == {"workers=0", "workers=2"}
     assert bench["ratio_trainable_vs_bare"] > 0 and bench["workers_speedup"] > 0
-    assert steps["compile:resnet18"]["compile_speedup"] > 0
     assert not list(tmp_path.glob("gpu-check.*")), "the scratch folder was left behind"
