@@ -49,6 +49,12 @@ class Interrupt:
             err=True,
         )
 
+    def reclaim(self) -> None:
+        """Handle the signals again after a library took them (ray.init installs a SIGTERM
+        handler that aborts the process)."""
+        for s in SIGNALS:
+            signal.signal(s, self._handle)
+
     @contextmanager
     def installed(self) -> Iterator[Interrupt]:
         """Handle SIGINT and SIGTERM in this block (the main thread only)."""

@@ -241,6 +241,7 @@ def _tune(
         ],
     )
     started_here = _start_ray(opts)
+    interrupt.reclaim()  # ray.init took SIGTERM: a stop must go through Tune, not abort
     try:
         ready()  # the synthetic faces, rendering since before MLflow and Ray started
         total = len(jobs) + len(trials)
