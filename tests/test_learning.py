@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 def trivial_baselines(cache_dir, config) -> dict[str, float]:
     """Test-split scores of predicting the train mean age / the train majority class."""
     out = {}
-    size = config["train"]["image_size"]
-    for task, source in config["data"].items():
+    size = config.train.image_size
+    for task, source in config.sources.items():
         src = resolve_source(source, task, cache_dir, progress=False)
         train = load_split(src, "train", size, cache_dir, progress=False).labels[task]
         test = load_split(src, "test", size, cache_dir, progress=False).labels[task]
