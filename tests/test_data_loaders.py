@@ -23,6 +23,8 @@ from trainables.data import load_split, resolve_source
 from trainables.data.loaders import get_loader, list_loaders
 from trainables.data.loaders.imdb_wiki import imdb_age
 
+from .hostile import cell  # a MATLAB cell array, as scipy.io writes one
+
 SIZE = 16  # decoded image side for these tests
 
 
@@ -94,12 +96,6 @@ def write_imdb(root: Path, entries: list[dict]) -> None:
     """An imdb.mat shaped like the published one: a 1x1 struct of 1xN fields."""
     crop = root / "imdb_crop"
     crop.mkdir(parents=True, exist_ok=True)
-
-    def cell(values):
-        out = np.empty((1, len(values)), dtype=object)
-        for i, v in enumerate(values):
-            out[0, i] = v
-        return out
 
     def row(key):
         return np.array([[e[key] for e in entries]], float)

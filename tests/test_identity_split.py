@@ -10,17 +10,12 @@ import scipy.io
 
 from trainables.data.manifest import grouped_split, seeded_split
 
+from .hostile import cell  # a MATLAB cell array, as scipy.io writes one
 from .test_data_loaders import SPLITS, imdb_entry, jpeg, load_all
 
 
 def write_db(root: Path, db: str, entries: list[dict]) -> None:
     """imdb.mat (with celeb_id) or wiki.mat (names only), shaped like the published ones."""
-
-    def cell(values):
-        out = np.empty((1, len(values)), dtype=object)
-        for i, v in enumerate(values):
-            out[0, i] = v
-        return out
 
     def row(key):
         return np.array([[e[key] for e in entries]], float)

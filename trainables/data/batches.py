@@ -268,10 +268,6 @@ class StepBatches:
         """Each task's own labelled images per step (its source's share)."""
         return {t: self.per_source for _, ts in self.parts for t in ts}
 
-    def split_sizes(self) -> dict[str, int]:
-        """Each task's train split size."""
-        return {t: len(split) for split, ts in self.parts for t in ts}
-
     def describe(self, total_steps: int) -> str:
         """The budget in words, with the numbers, for the trial's log."""
         parts = "; ".join(
