@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,3 +125,12 @@ def finished_count(db: Path, kind: str = C.KIND_TRIAL) -> int:
 
 
 SMOKE = str(REPO / "sweeps" / "smoke.yaml")
+
+
+def wait_for_checkpoint(box: Sandbox, driver: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until some trial of `driver`'s sweep has written its first round's checkpoint."""
+    deadline = time.monotonic() + timeout
+    while not list((box.root / "cache" / "checkpoints").glob("*/*/resume.pt")):
+        assert driver.poll() is None, driver.stdout.read() if driver.stdout else ""
+        assert time.monotonic() < deadline, "no trial checkpointed in time"
+        time.sleep(0.5)

@@ -1,5 +1,7 @@
 """A real cluster topology on loopback: a Ray head and a worker, an MLflow server with a
 database backend, and the smoke sweep through `--address` and an http:// tracking URI.
+The server is killed mid-sweep and restarted, a case of the fault matrix (issue 13): the
+trials' logging waits it out, and nothing is lost or duplicated.
 
 The commands come from the README's cluster block, so the README stays true.
 """
@@ -26,7 +28,7 @@ from mtl_sweep.expand import expand
 from mtl_sweep.spec.load import load_spec
 
 from .conftest import REPO
-from .e2e import SMOKE, Sandbox, runs, stop_ray_under
+from .e2e import SMOKE, Sandbox, runs, stop_ray_under, wait_for_checkpoint
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -59,7 +61,7 @@ def wait_http(url: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
+def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server_that_restarts(tmp_path):
     head, worker, server, sweep = readme_cluster_commands()
     ray_port, mlflow_port = free_port(), free_port()
 
@@ -106,23 +108,39 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
             capture_output=True,
             timeout=120,
         )
-        started.append(
-            subprocess.Popen(
-                concrete(server),
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
-        uri = f"http://127.0.0.1:{mlflow_port}"
-        wait_http(f"{uri}/health", timeout=180)
 
+        def serve() -> None:
+            started.append(
+                subprocess.Popen(
+                    concrete(server),
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+            wait_http(f"{uri}/health", timeout=180)
+
+        uri = f"http://127.0.0.1:{mlflow_port}"
+        serve()
         args = concrete(sweep)
         assert args[:2] == ["mtl-sweep", "run"]
-        proc = box.cli(*args[1:], timeout=600, **auth)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        driver = box.popen(*args[1:], **auth)
+        try:
+            # Mid-sweep: a trial has trained a round, others have yet to start or finish.
+            wait_for_checkpoint(box, driver)
+            os.killpg(started[-1].pid, signal.SIGKILL)  # no graceful shutdown
+            started[-1].wait(timeout=30)
+            time.sleep(2)
+            serve()
+            back_ms = time.time() * 1000
+            out, _ = driver.communicate(timeout=600)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        assert driver.returncode == 0, out
+        assert "Traceback" not in out
 
         plan = expand(load_spec(SMOKE))
         all_runs = runs(uri, "smoke")
@@ -131,6 +149,8 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
         assert {r.data.tags[C.KEY] for r in children} == (
             {t.key for t in plan.trials} | {j.key for j in plan.jobs}
         )
+        assert len(children) == len({r.data.tags[C.KEY] for r in children})  # no duplicate
+        assert any(r.info.end_time > back_ms for r in children)  # the sweep went on after it
         for run in children:
             assert run.info.status == "FINISHED"
             assert run.data.tags[C.PARENT] == sweep_run.info.run_id
@@ -146,6 +166,7 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server(tmp_path):
         assert not (tmp_path / "mlflow.db").exists()  # nothing fell back to a local store
     finally:
         for proc in started:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
         stop_ray_under(ray_tmp)  # this test's head and worker only, never the user's Ray

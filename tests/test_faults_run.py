@@ -3,7 +3,8 @@
 (tests/test_faults.py holds the input half: hostile specs and data.) Each case asserts the
 exit code, a clear message without a traceback, and the MLflow states afterwards: no run
 left RUNNING, no FINISHED trial lost or duplicated, an interrupted trial resumed from its
-checkpoint.
+checkpoint. The MLflow server killed mid-sweep and restarted is a case of
+tests/test_cluster.py, which already runs a sweep through a server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from mtl_core import contract as C
 
-from .e2e import SMOKE, Sandbox, runs, stop_ray_under
+from .e2e import SMOKE, Sandbox, runs, stop_ray_under, wait_for_checkpoint
 
 # Six rounds of one step per trial: long enough to interrupt one mid-way.
 SLOW_SMOKE = ("--set", "grid.pretrain=[none]", "--set", "train.epochs=6")
@@ -82,14 +83,6 @@ def test_an_unknown_scheme_is_exit_2(cli):
 # --- interruptions and a second driver, on a real `mtl-sweep run` --------------------------
 
 
-def _wait_for_checkpoint(box: Sandbox, driver, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not list((box.root / "cache" / "checkpoints").glob("*/*/resume.pt")):
-        assert driver.poll() is None, driver.stdout.read()
-        assert time.monotonic() < deadline, "no trial checkpointed in time"
-        time.sleep(0.5)
-
-
 def _trials(box: Sandbox) -> list:
     return [r for r in runs(box.uri, "smoke") if r.data.tags.get(C.KIND) == C.KIND_TRIAL]
 
@@ -100,7 +93,7 @@ def test_a_signal_mid_trial_kills_honestly_and_the_next_run_resumes(tmp_path, si
     box = Sandbox(tmp_path)
     driver = box.popen("run", SMOKE, *SLOW_SMOKE)
     try:
-        _wait_for_checkpoint(box, driver)
+        wait_for_checkpoint(box, driver)
         if signum == signal.SIGINT:  # a second driver on the same sweep is refused
             second = box.cli("run", SMOKE, *SLOW_SMOKE, timeout=120)
             assert second.returncode == 2, second.stdout + second.stderr

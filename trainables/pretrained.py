@@ -11,6 +11,7 @@ from filelock import FileLock
 from mtl_core import contract as C
 from mtl_core.files import atomic_path
 from mtl_core.runs import finished_runs
+from trainables.store_retry import RetryingClient
 
 
 class PretrainedMissing(RuntimeError):
@@ -26,7 +27,7 @@ def fetch_pretrained(tracking_uri: str, job_key: str, cache_dir: Path) -> tuple[
     """
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = RetryingClient(MlflowClient(tracking_uri=tracking_uri))
     runs = finished_runs(client, job_key, C.KIND_PRETRAIN)
     if not runs:
         raise PretrainedMissing(

@@ -1,7 +1,8 @@
 """One trial's MLflow run, following DESIGN.md's contract.
 
 Uses MlflowClient with explicit run ids (never the fluent active-run state), because a
-reused Ray actor runs many trials in one process.
+reused Ray actor runs many trials in one process. Every call retries transient store
+faults with backoff (trainables/store_retry.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 from mtl_core import contract as C
 from mtl_core.runs import finished_runs
 from mtl_core.trial import TrialRequest
+from trainables.store_retry import RetryingClient
 
 BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call
 ERROR_CHARS = 4000  # the error tag keeps the traceback's tail, ending with "Type: message"
 SYSTEM_METRICS_INTERVAL_S = 2.0
+FAIL_GIVE_UP_S = 30.0  # recording a failure waits less: the store may be what failed
 
 
 def error_text(exc: BaseException) -> str:
@@ -41,7 +44,9 @@ class TrialRun:
         from mlflow import MlflowClient
 
         self.uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        raw = MlflowClient(tracking_uri=tracking_uri)
+        self.client = RetryingClient(raw)
+        self._quick = RetryingClient(raw, FAIL_GIVE_UP_S)
         self.experiment_id = experiment_id
         if resume_run_id:
             self.run_id, self.resumed = resume_run_id, True
@@ -117,8 +122,8 @@ class TrialRun:
     def fail(self, exc: BaseException) -> None:
         """End FAILED with the error text as tag mtl_sweep.error. Never raises."""
         try:
-            self.client.set_tag(self.run_id, C.ERROR, error_text(exc))
-            self.client.set_terminated(self.run_id, "FAILED")
+            self._quick.set_tag(self.run_id, C.ERROR, error_text(exc))
+            self._quick.set_terminated(self.run_id, "FAILED")
         except Exception:  # the store may be what failed; the trial's error wins
             pass
 
