@@ -120,7 +120,9 @@ def test_plain_sgd_affinity_is_the_closed_form():
                 p -= lr * g
         _, after = forward_losses(m, b)
         expected = 1 - float(after[j].detach()) / float(ls[j].detach())
-        assert got[(i, j)] == pytest.approx(expected, rel=1e-4)
+        # Z is ~3e-4 here, a difference of two near-equal float32 losses: compare it to
+        # float32 rounding of the ratio, not relative to Z itself
+        assert got[(i, j)] == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
 def train(probe: AffinityProbe | None) -> tuple[MultiTaskNet, torch.optim.Optimizer, Tensor]:

@@ -47,6 +47,7 @@ class AffinityProbe:
         self.tasks = tuple(tasks)
         self._epoch: dict[Pair, list[float]] = {}  # pair -> [sum, count] this epoch
         self._total: dict[Pair, list[float]] = {}  # pair -> [sum, count] over training
+        self._lookahead: Lookahead | None = None  # its buffers, reused by every measurement
 
     def due(self, step: int) -> bool:
         """Whether to measure at this step of the epoch (0-based)."""
@@ -62,7 +63,9 @@ class AffinityProbe:
         ctx: StepContext,
     ) -> dict[Pair, float]:
         """Measure once (see `lookahead_affinity`) and add it to the means."""
-        found = lookahead_affinity(model, images, batch, losses, optimizer, ctx)
+        if self._lookahead is None or self._lookahead.optimizer is not optimizer:
+            self._lookahead = Lookahead(optimizer, _shared(model))
+        found = lookahead_affinity(model, images, batch, losses, optimizer, ctx, self._lookahead)
         for pair, z in found.items():
             for acc in (self._epoch, self._total):
                 s = acc.setdefault(pair, [0.0, 0.0])
@@ -108,18 +111,21 @@ def lookahead_affinity(
     losses: Mapping[str, Tensor],
     optimizer: torch.optim.Optimizer,
     ctx: StepContext,
+    lookahead: Lookahead | None = None,
 ) -> dict[Pair, float]:
     """Z(i→j) for every ordered pair of tasks with labels in this batch (module docstring).
 
     `images` and `losses` are the training step's own input and per-task losses, with their
     autograd graph still alive; it is kept alive for the training backward that follows.
-    Pairs whose L_j before the step is not positive and finite are left out.
+    Pairs whose L_j before the step is not positive and finite are left out. `lookahead`
+    (built for this optimizer and model) saves re-allocating its copies on every call.
     """
     tasks = [t for t in losses if losses[t].requires_grad]
     if len(tasks) < 2:
         return {}
-    named = [(f"trunk.{n}", p) for n, p in model.trunk.named_parameters() if p.requires_grad]
+    named = _shared(model)
     names, shared = [n for n, _ in named], [p for _, p in named]
+    look = lookahead if lookahead is not None else Lookahead(optimizer, named)
     before = torch.stack([losses[t].detach().float() for t in tasks]).tolist()
     heads = {n: p.detach() for n, p in model.named_parameters() if not n.startswith("trunk.")}
     # The lookahead forwards update BatchNorm statistics: on copies, never the model's.
@@ -128,7 +134,7 @@ def lookahead_affinity(
     with torch.random.fork_rng(**_rng_devices(ctx.device)):
         for i in tasks:
             grads = torch.autograd.grad(losses[i], shared, retain_graph=True, allow_unused=True)
-            stepped = lookahead_step(optimizer, shared, grads)
+            stepped = look.step(grads)
             params = {**heads, **dict(zip(names, stepped, strict=True)), **buffers}
             with torch.no_grad(), ctx.autocast():
                 outputs = functional_call(model, params, (images,))
@@ -140,33 +146,63 @@ def lookahead_affinity(
     return out
 
 
-def lookahead_step(
-    optimizer: torch.optim.Optimizer, shared: Sequence[Tensor], grads: Sequence[Tensor | None]
-) -> list[Tensor]:
-    """`shared` after one step of `optimizer`'s own type with `grads`, on copies.
+def _shared(model: MultiTaskNet) -> list[tuple[str, Tensor]]:
+    """The trainable shared (trunk) parameters, named as in the whole model."""
+    return [(f"trunk.{n}", p) for n, p in model.trunk.named_parameters() if p.requires_grad]
 
-    The copy gets each parameter's group settings (lr as scheduled now, weight decay,
-    momentum, betas, ...) and a clone of its state (momentum buffers, Adam moments, step
-    count), so the step is the one the optimizer would take; the optimizer itself and the
-    parameters are untouched. A None gradient leaves that parameter where it is.
-    """
-    group_of = {id(p): g for g, group in enumerate(optimizer.param_groups) for p in group["params"]}
-    copies = [p.detach().clone() for p in shared]
-    groups: dict[int, list[Tensor]] = {}
-    for p, c, g in zip(shared, copies, grads, strict=True):
-        c.grad = None if g is None else g.detach()
-        groups.setdefault(group_of[id(p)], []).append(c)
-    settings = [
-        {**{k: v for k, v in optimizer.param_groups[g].items() if k != "params"}, "params": cs}
-        for g, cs in groups.items()
-    ]
-    look = type(optimizer)(settings, **_constructor_defaults(optimizer))
-    for p, c in zip(shared, copies, strict=True):
-        state = optimizer.state.get(p)
-        if state:
-            look.state[c] = {k: _clone(v) for k, v in state.items()}
-    look.step()
-    return copies
+
+class Lookahead:
+    """One step of `optimizer`'s own type on copies of `shared`, with buffers kept between
+    calls: on the CPU, allocating fresh copies of the parameters and optimizer state cost
+    several times the step itself (page faults on every new tensor)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, shared: Sequence[tuple[str, Tensor]]):
+        self.optimizer = optimizer
+        self.shared = [p for _, p in shared]
+        self.copies = [p.detach().clone() for p in self.shared]
+        group_of = {id(p): g for g, gr in enumerate(optimizer.param_groups) for p in gr["params"]}
+        self._groups = [group_of[id(p)] for p in self.shared]
+        members: dict[int, list[Tensor]] = {}
+        for c, g in zip(self.copies, self._groups, strict=True):
+            members.setdefault(g, []).append(c)
+        self._order = list(members)  # the copy's group k mirrors optimizer group _order[k]
+        settings = [self._settings(g) | {"params": cs} for g, cs in members.items()]
+        self.look = type(optimizer)(settings, **_constructor_defaults(optimizer))
+
+    def _settings(self, group: int) -> dict[str, Any]:
+        return {k: v for k, v in self.optimizer.param_groups[group].items() if k != "params"}
+
+    def step(self, grads: Sequence[Tensor | None]) -> list[Tensor]:
+        """`shared` after one step with `grads` (lr as scheduled now, a copy of the
+        optimizer's state: momentum, Adam moments, step count); the optimizer and the
+        parameters are untouched. A None gradient leaves that parameter where it is."""
+        with torch.no_grad():
+            torch._foreach_copy_(self.copies, [p.detach() for p in self.shared])
+        for k, g in enumerate(self._order):  # the scheduler moves lr between calls
+            self.look.param_groups[k].update(self._settings(g))
+        for p, c, g in zip(self.shared, self.copies, grads, strict=True):
+            c.grad = None if g is None else g.detach()
+            self._copy_state(p, c)
+        self.look.step()
+        for c in self.copies:
+            c.grad = None
+        return self.copies
+
+    def _copy_state(self, p: Tensor, c: Tensor) -> None:
+        source = self.optimizer.state.get(p)
+        if not source:  # before the optimizer's first step: the step starts fresh, as its own
+            self.look.state.pop(c, None)
+            return
+        target = self.look.state.get(c)
+        if target is None or target.keys() != source.keys():
+            self.look.state[c] = {k: _clone(v) for k, v in source.items()}
+            return
+        for k, v in source.items():
+            t = target[k]
+            if isinstance(v, Tensor) and isinstance(t, Tensor) and t.shape == v.shape:
+                t.copy_(v)
+            else:
+                target[k] = _clone(v)
 
 
 def _constructor_defaults(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
