@@ -5,7 +5,8 @@ the trainable builds it), in-memory batches and thread count; the only differenc
 probe. Rounds alternate (without, with, without, ...) so a busy machine slows both alike,
 and the figure is the ratio of median step times. Target at every=10 for four tasks: <= 1.15.
 
-    python benchmarks/bench_affinity.py [--every 10] [--image-size 32] [--batch-size 32]
+    python benchmarks/bench_affinity.py [--every 10] [--params trunk|last_shared]
+        [--image-size 32] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import torch
 
 from mtl_core.tasks import NUM_CLASSES, TASKS
-from trainables.affinity import AffinityProbe
+from trainables.affinity import SCOPES, AffinityProbe
 from trainables.data import Batch
 from trainables.loop import StepContext, train_one_epoch
 from trainables.models import build_model
@@ -58,7 +59,7 @@ def seconds_per_step(args: argparse.Namespace, every: int | None, rounds: int) -
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type in ("cpu", "cuda"))
     ctx = StepContext(device, amp=device.type == "cuda")
     data = batches(args.steps, args.batch_size, args.image_size)
-    probe = AffinityProbe(every, TASKS) if every else None
+    probe = AffinityProbe(every, TASKS, args.params) if every else None
     train_one_epoch(model, data[:3], weighting, opt, ctx)  # warm-up: allocator, state
     times = []
     for r in range(rounds):
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--params", choices=SCOPES, default="trunk", help="train.affinity.params")
     parser.add_argument("--steps", type=int, default=40, help="steps per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -93,7 +95,8 @@ def main() -> None:
     device = resolve_device("auto")
     print(
         f"device: {device}, {args.backbone}, {args.image_size}x{args.image_size}, batch "
-        f"{args.batch_size}, threads {args.threads}, four tasks, every {args.every}"
+        f"{args.batch_size}, threads {args.threads}, four tasks, every {args.every}, "
+        f"params {args.params}"
     )
     print(f"without affinity: {1000 * base:7.1f} ms/step (median of {args.rounds} rounds)")
     print(f"with affinity:    {1000 * with_probe:7.1f} ms/step")

@@ -173,6 +173,7 @@ class Execution:
     channels_last: bool  # on CUDA
     threads: int  # torch intra-op threads
     affinity_every: int | None = None  # train.affinity.every: TAG lookahead every N steps
+    affinity_params: str = "trunk"  # train.affinity.params: what the lookahead steps
     fail_epoch: int | None = None  # debug.fail_tasks: raise once at this round
     # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
     # by key: a retry, or the next `run` after an interruption, continues from it.
@@ -189,6 +190,7 @@ class Execution:
             "threads",
             "eval_batch_size",
             "affinity_every",
+            "affinity_params",
         )
         return {f"run.{k}": str(getattr(self, k)) for k in shown}
 

@@ -125,6 +125,30 @@ def test_plain_sgd_affinity_is_the_closed_form():
         assert got[(i, j)] == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
+def test_last_shared_steps_only_the_trunks_last_weight():
+    """Z with `last_shared`: the closed form with only the last trunk weight stepped."""
+    torch.manual_seed(1)
+    model = tiny_model().train()
+    lr = 0.5
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    b = batch(3)
+    x, losses = forward_losses(model, b)
+    got = lookahead_affinity(model, x, b, losses, opt, StepContext(CPU), params="last_shared")
+    for i, j in (("age", "gender"), ("gender", "age")):
+        m = copy.deepcopy(model)
+        _, ls = forward_losses(m, b)
+        last = m.trunk[6].weight  # the Linear(16, 8): the trunk's last weight tensor
+        (grad,) = torch.autograd.grad(ls[i], [last])
+        with torch.no_grad():
+            last -= lr * grad
+        _, after = forward_losses(m, b)
+        expected = 1 - float(after[j].detach()) / float(ls[j].detach())
+        assert got[(i, j)] == pytest.approx(expected, rel=1e-3, abs=1e-6)
+        assert got[(i, j)] != pytest.approx(
+            lookahead_affinity(model, x, b, losses, opt, StepContext(CPU))[(i, j)], abs=1e-6
+        )  # a different quantity from TAG's whole-trunk Z
+
+
 def train(probe: AffinityProbe | None) -> tuple[MultiTaskNet, torch.optim.Optimizer, Tensor]:
     """Two epochs of five steps with dropout, BatchNorm and augmentation, from seed 0."""
     torch.manual_seed(0)
@@ -139,9 +163,10 @@ def train(probe: AffinityProbe | None) -> tuple[MultiTaskNet, torch.optim.Optimi
     return model, opt, torch.get_rng_state()
 
 
-def test_measuring_affinity_leaves_training_bit_identical():
+@pytest.mark.parametrize("params", ["trunk", "last_shared"])
+def test_measuring_affinity_leaves_training_bit_identical(params):
     plain_model, plain_opt, plain_rng = train(None)
-    probe = AffinityProbe(every=2, tasks=TASKS)
+    probe = AffinityProbe(every=2, tasks=TASKS, params=params)
     probed_model, probed_opt, probed_rng = train(probe)
     plain, probed = plain_model.state_dict(), probed_model.state_dict()
     assert plain.keys() == probed.keys()

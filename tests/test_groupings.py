@@ -9,6 +9,7 @@ import json
 import pandas as pd
 import pytest
 
+from mtl_core import contract as C
 from mtl_sweep.report import build_report, render_report
 from mtl_sweep.report import groupings as G
 from mtl_sweep.report.grouping_analysis import Grouping
@@ -239,3 +240,26 @@ def test_without_an_all_task_run_k1_is_estimated_and_vs_all_says_so(uri):  # noq
     assert k1.networks == (FOUR,) and k1.bases == (G.ESTIMATED,)
     assert g.all_task is not None and g.all_task.estimated
     assert any("pair estimate" in n for n in g.notes)
+
+
+def _four_task_runs(study: Study) -> dict[int, str]:
+    """Seed -> run id of the all-task network's runs."""
+    runs = study.client.search_runs([study.exp_id], f"tags.`{C.TASKS}` = '{'+'.join(FOUR)}'")
+    return {int(r.data.tags[C.SEED]): r.info.run_id for r in runs}
+
+
+def test_affinities_of_another_lookahead_scope_are_not_averaged_together(uri):  # noqa: F811
+    study = Study(uri)
+    log_study(study)
+    seeds = _four_task_runs(study)
+    study.client.log_param(seeds[1], "run.affinity_params", "last_shared")
+    g = only(build_report(uri))
+    assert g.affinity_params == "trunk"  # a tie goes to TAG's own Z
+    assert g.affinity[("emotion", "smile")].n == 1
+    assert any("1 seed(s) measured with another train.affinity.params" in n for n in g.notes)
+
+    study.client.log_param(seeds[0], "run.affinity_params", "last_shared")
+    g = only(build_report(uri))
+    assert g.affinity_params == "last_shared" and g.affinity[("emotion", "smile")].n == 2
+    text = render_report(uri, fmt="markdown")
+    assert "a proxy for TAG's Z" in text

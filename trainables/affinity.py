@@ -10,6 +10,11 @@ i's loss alone. Positive: a step for i lowers j's loss (i helps j); negative: it
 L_j before the step is the training forward's own loss, so a measurement costs one backward
 through the trunk per task plus one forward per task.
 
+`params="last_shared"` steps only the trunk's last weight tensor (the layer GradNorm
+measures task gradients at), and the rest of θ_s stays: the backward then stops at that
+layer and the step touches a fraction of the parameters, for about a third of the cost. It
+is a proxy for TAG's Z, not TAG's Z: use one scope throughout a comparison.
+
 The training updates stay bit-identical with the probe on (the test checks it on the CPU):
 the lookahead steps a copy of the shared parameters and of the optimizer state, its forwards
 run on copies of the buffers (BatchNorm statistics), the global RNG is forked around it
@@ -34,16 +39,20 @@ from trainables.loop import StepContext, masked_losses
 from trainables.models.multitask import MultiTaskNet
 
 Pair = tuple[str, str]  # (i, j): the effect of a step on task i onto task j
+SCOPES = ("trunk", "last_shared")  # train.affinity.params
 
 
 class AffinityProbe:
     """Measures Z(i→j) every `every`-th step of each epoch (its first step included) and
     keeps epoch and whole-training means, which a resumed trial restores from its state."""
 
-    def __init__(self, every: int, tasks: Sequence[str]) -> None:
+    def __init__(self, every: int, tasks: Sequence[str], params: str = "trunk") -> None:
         if every < 1:
             raise ValueError(f"affinity every must be >= 1, got {every}")
+        if params not in SCOPES:
+            raise ValueError(f"affinity params must be one of {SCOPES}, got {params!r}")
         self.every = every
+        self.params = params
         self.tasks = tuple(tasks)
         self._epoch: dict[Pair, list[float]] = {}  # pair -> [sum, count] this epoch
         self._total: dict[Pair, list[float]] = {}  # pair -> [sum, count] over training
@@ -64,8 +73,10 @@ class AffinityProbe:
     ) -> dict[Pair, float]:
         """Measure once (see `lookahead_affinity`) and add it to the means."""
         if self._lookahead is None or self._lookahead.optimizer is not optimizer:
-            self._lookahead = Lookahead(optimizer, _shared(model))
-        found = lookahead_affinity(model, images, batch, losses, optimizer, ctx, self._lookahead)
+            self._lookahead = Lookahead(optimizer, stepped_parameters(model, self.params))
+        found = lookahead_affinity(
+            model, images, batch, losses, optimizer, ctx, self._lookahead, self.params
+        )
         for pair, z in found.items():
             for acc in (self._epoch, self._total):
                 s = acc.setdefault(pair, [0.0, 0.0])
@@ -98,7 +109,7 @@ def probe_for(request: TrialRequest, state: Mapping[str, Any] | None) -> Affinit
     every, tasks = request.execution.affinity_every, request.config.tasks
     if not every or len(tasks) < 2 or request.config.is_pretrain:
         return None
-    probe = AffinityProbe(int(every), tasks)
+    probe = AffinityProbe(int(every), tasks, request.execution.affinity_params)
     if state is not None and state.get("affinity"):
         probe.load_state_dict(state["affinity"])
     return probe
@@ -112,18 +123,20 @@ def lookahead_affinity(
     optimizer: torch.optim.Optimizer,
     ctx: StepContext,
     lookahead: Lookahead | None = None,
+    params: str = "trunk",
 ) -> dict[Pair, float]:
     """Z(i→j) for every ordered pair of tasks with labels in this batch (module docstring).
 
     `images` and `losses` are the training step's own input and per-task losses, with their
     autograd graph still alive; it is kept alive for the training backward that follows.
     Pairs whose L_j before the step is not positive and finite are left out. `lookahead`
-    (built for this optimizer and model) saves re-allocating its copies on every call.
+    (built for this optimizer and these `params`) saves re-allocating its copies on every
+    call. `params`: "trunk" or "last_shared" (module docstring).
     """
     tasks = [t for t in losses if losses[t].requires_grad]
     if len(tasks) < 2:
         return {}
-    named = _shared(model)
+    named = stepped_parameters(model, params)
     names, shared = [n for n, _ in named], [p for _, p in named]
     look = lookahead if lookahead is not None else Lookahead(optimizer, named)
     before = torch.stack([losses[t].detach().float() for t in tasks]).tolist()
@@ -146,9 +159,14 @@ def lookahead_affinity(
     return out
 
 
-def _shared(model: MultiTaskNet) -> list[tuple[str, Tensor]]:
-    """The trainable shared (trunk) parameters, named as in the whole model."""
-    return [(f"trunk.{n}", p) for n, p in model.trunk.named_parameters() if p.requires_grad]
+def stepped_parameters(model: MultiTaskNet, params: str = "trunk") -> list[tuple[str, Tensor]]:
+    """The shared parameters the lookahead steps, named as in the whole model: every
+    trainable trunk parameter, or ("last_shared") the trunk's last weight tensor."""
+    named = [(f"trunk.{n}", p) for n, p in model.trunk.named_parameters() if p.requires_grad]
+    if params == "last_shared":
+        last = {id(p) for p in model.shared_parameters()}
+        named = [(n, p) for n, p in named if id(p) in last]
+    return named
 
 
 class Lookahead:

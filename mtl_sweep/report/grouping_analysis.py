@@ -14,6 +14,7 @@ shares with the single-task rows.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -79,6 +80,7 @@ class Grouping:
     all_task: Selection | None  # one network on every task (measured, else estimated)
     affinity: dict[G.Pair, Stat] = field(default_factory=dict)  # Z(i→j), mean over seeds
     affinity_row: str = ""  # the row whose runs logged the affinities
+    affinity_params: str = ""  # what their lookahead stepped (train.affinity.params)
     by_affinity: list[AffinityChoice] = field(default_factory=list)
     spearman: tuple[float, float, int] | None = None  # rho, p, n: affinity vs pair gain
     notes: list[str] = field(default_factory=list)
@@ -253,12 +255,15 @@ def _with_vs_all(out: Grouping) -> None:
 
 
 def _attach_affinity(
-    out: Grouping, cells: _Cells, affinities: Mapping[RowKey, dict[int, dict[G.Pair, float]]]
+    out: Grouping,
+    cells: _Cells,
+    affinities: Mapping[RowKey, dict[int, tuple[str, dict[G.Pair, float]]]],
 ) -> None:
     """TAG's selections from the all-task network's affinities, each with its measured
     score, and the rank correlation of affinity with the gain of the trained pairs."""
     full = cells.rows.get(out.tasks)
-    per_seed = affinities.get(row_key(full), {}) if full is not None else {}
+    scoped = affinities.get(row_key(full), {}) if full is not None else {}
+    per_seed = _one_scope(out, scoped)
     if not per_seed:
         if any(affinities.get(row_key(r)) for r in cells.rows.values()):
             out.notes.append(
@@ -292,6 +297,24 @@ def _attach_affinity(
     out.spearman = G.spearman(xs, ys)
 
 
+def _one_scope(
+    out: Grouping, scoped: Mapping[int, tuple[str, dict[G.Pair, float]]]
+) -> dict[int, dict[G.Pair, float]]:
+    """The seeds measured with the scope most of them used (trunk on a tie): a proxy
+    and TAG's own Z are not averaged together. Leaving any out is said in a note."""
+    if not scoped:
+        return {}
+    counts = Counter(scope for scope, _ in scoped.values())
+    out.affinity_params = max(counts, key=lambda s: (counts[s], s == "trunk"))
+    if len(counts) > 1:
+        left = len(scoped) - counts[out.affinity_params]
+        out.notes.append(
+            f"Affinities of {left} seed(s) measured with another train.affinity.params "
+            f"were left out (this table uses {out.affinity_params})."
+        )
+    return {s: z for s, (scope, z) in scoped.items() if scope == out.affinity_params}
+
+
 def row_key(row: Row) -> RowKey:
     """What identifies a row's runs in the runs frame (see tables.ROW_KEYS)."""
     from mtl_sweep.report.query import config_signature
@@ -307,8 +330,11 @@ def row_key(row: Row) -> RowKey:
     )
 
 
-def affinity_by_row(runs: pd.DataFrame) -> dict[RowKey, dict[int, dict[G.Pair, float]]]:
-    """Each trial row's `affinity_mean/*` metrics, seed by seed, from its finished runs."""
+def affinity_by_row(
+    runs: pd.DataFrame,
+) -> dict[RowKey, dict[int, tuple[str, dict[G.Pair, float]]]]:
+    """Each trial row's `affinity_mean/*` metrics, seed by seed, from its finished runs,
+    with what their lookahead stepped (train.affinity.params)."""
     from mtl_sweep.report.tables import FINISHED, resolve_outcomes
 
     if runs.empty or "affinity" not in runs.columns or not runs["affinity"].map(bool).any():
@@ -316,7 +342,7 @@ def affinity_by_row(runs: pd.DataFrame) -> dict[RowKey, dict[int, dict[G.Pair, f
     trials = resolve_outcomes(runs)
     done = trials[(trials["outcome"] == FINISHED) & trials["affinity"].map(bool)]
     done = done[(done["kind"] == C.KIND_TRIAL) & (done["label"] == "")]
-    out: dict[RowKey, dict[int, dict[G.Pair, float]]] = {}
+    out: dict[RowKey, dict[int, tuple[str, dict[G.Pair, float]]]] = {}
     for rec in done.to_dict("records"):
         weights = tuple(rec["weights"]) if rec["weights"] is not None else None
         key = (
@@ -327,5 +353,6 @@ def affinity_by_row(runs: pd.DataFrame) -> dict[RowKey, dict[int, dict[G.Pair, f
             weights,
             rec["signature"],
         )
-        out.setdefault(key, {})[int(rec["seed"])] = dict(rec["affinity"])
+        scope = rec.get("affinity_params") or "trunk"
+        out.setdefault(key, {})[int(rec["seed"])] = (scope, dict(rec["affinity"]))
     return out

@@ -111,7 +111,8 @@ def tables_of(g: Grouping) -> list[TextTable]:
             f"Inter-task affinity Z(row → column): {g.title}",
             ["from \\ onto", *g.tasks],
             matrix,
-            f"Measured during training of {g.affinity_row}; mean ± std over seeds. "
+            f"Measured during training of {g.affinity_row} ({_scope_text(g)}); mean ± std "
+            "over seeds. "
             f"{AFFINITY_CONVENTION} {rho}",
         )
     )
@@ -133,6 +134,12 @@ def _affinity_cell(g: Grouping, source: str, target: str) -> str:
         return ""
     stat = g.affinity.get((source, target))
     return "—" if stat is None else stat_text(stat, "+.3g")
+
+
+def _scope_text(g: Grouping) -> str:
+    if g.affinity_params == "last_shared":
+        return "lookahead on the trunk's last weight tensor only: a proxy for TAG's Z"
+    return "lookahead on the whole trunk"
 
 
 def _affinity_row(c: AffinityChoice) -> list[str]:
@@ -273,6 +280,7 @@ def groupings_json(report: Report) -> list[dict[str, Any]]:
             "estimated": [_selection_json(s) for s in g.estimated],
             "all_task": _selection_json(g.all_task) if g.all_task else None,
             "affinity_row": g.affinity_row,
+            "affinity_params": g.affinity_params,
             "affinity": [{"from": i, "onto": j, **_stat(s)} for (i, j), s in g.affinity.items()],
             "by_affinity": [
                 {

@@ -47,6 +47,7 @@ COLUMNS: tuple[str, ...] = (
     "datasets",  # dict task -> source kind, from data.<task>.kind / source.kind params
     "config",  # dict of the CONFIG_PREFIXES params
     "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
+    "affinity_params",  # what its lookahead stepped: trunk (also when not logged) or last_shared
     "budget",  # dict budget/* metric -> value: the steps and images the trial trained with
     *METRIC_KEYS,
 )
@@ -157,6 +158,7 @@ def _record(run: Run) -> dict[str, Any]:
         "datasets": _datasets(params, tasks),
         "config": {k: v for k, v in params.items() if k.startswith(CONFIG_PREFIXES)},
         "affinity": _affinity(metrics),
+        "affinity_params": params.get("run.affinity_params", "trunk"),
         "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})

@@ -52,6 +52,7 @@ class RunContext:
             channels_last=train.channels_last,
             threads=max(1, int(self.spec.resources.cpu)),
             affinity_every=train.affinity.every,
+            affinity_params=train.affinity.params,
             fail_epoch=fail_epoch,
             checkpoint_dir=str(self.checkpoint_dir(key)),
         )

@@ -73,6 +73,9 @@ class AffinitySpec(Strict):
     Measured on copies, so training is bit-identical with it on (an execution setting)."""
 
     every: PositiveInt | None = None  # measure every N-th step of each round; None = off
+    # What the lookahead steps: the whole trunk (TAG as published), or only the trunk's
+    # last weight tensor (the layer GradNorm measures; a cheaper proxy, see the README).
+    params: Literal["trunk", "last_shared"] = "trunk"
 
 
 class TrainSpec(TrainSettings):
