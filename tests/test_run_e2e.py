@@ -153,7 +153,9 @@ def test_a_retried_trial_resumes_from_its_checkpoint(tmp_path):
 
 def test_killing_the_driver_loses_no_finished_trial(tmp_path):
     box = Sandbox(tmp_path)
-    args = ("run", SMOKE, "--set", "grid.seed=[0, 1]")
+    # Four trials on two CPUs: when the first finishes, the others are running or pending.
+    sets = ["grid.seed=[0, 1]", "grid.pretrain=[none]"]
+    args = ("run", SMOKE, *(x for item in sets for x in ("--set", item)))
     driver = box.popen(*args)
     deadline = time.monotonic() + 240
     while finished_count(box.db) < 1:
@@ -182,7 +184,7 @@ def test_killing_the_driver_loses_no_finished_trial(tmp_path):
         for r in after
         if r.info.status == "FINISHED" and r.data.tags.get(C.KIND) == C.KIND_TRIAL
     }
-    plan = expand(load_spec(SMOKE, ["grid.seed=[0, 1]"]))
+    plan = expand(load_spec(SMOKE, sets))
     assert set(finished) == {t.key for t in plan.trials}
     for key, run_id in before.items():
         assert finished[key] == run_id  # never rerun
