@@ -102,51 +102,55 @@ def test_affinity_matches_a_direct_computation(opt_name):
     assert any(abs(z) > 1e-4 for z in got.values())  # the step moved something
 
 
-def test_plain_sgd_affinity_is_the_closed_form():
-    """Z(i→j) = 1 - L_j(θ_s - lr ∇θ_s L_i) / L_j(θ_s) for SGD without momentum or decay."""
-    torch.manual_seed(1)
-    model = tiny_model().train()
-    lr = 0.1
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    b = batch(3)
-    x, losses = forward_losses(model, b)
-    got = lookahead_affinity(model, x, b, losses, opt, StepContext(CPU))
+def sgd_closed_form(model: MultiTaskNet, b: Batch, lr: float, stepped) -> dict:
+    """Z(i→j) = 1 - L_j(θ - lr ∇θ L_i) / L_j(θ) by hand, where θ = `stepped(model)`."""
+    out = {}
     for i, j in (("age", "gender"), ("gender", "age")):
         m = copy.deepcopy(model)
         _, ls = forward_losses(m, b)
-        grads = torch.autograd.grad(ls[i], list(m.trunk.parameters()))
+        params = stepped(m)
+        grads = torch.autograd.grad(ls[i], params)
         with torch.no_grad():
-            for p, g in zip(m.trunk.parameters(), grads, strict=True):
+            for p, g in zip(params, grads, strict=True):
                 p -= lr * g
         _, after = forward_losses(m, b)
-        expected = 1 - float(after[j].detach()) / float(ls[j].detach())
-        # Z is ~3e-4 here, a difference of two near-equal float32 losses: compare it to
-        # float32 rounding of the ratio, not relative to Z itself
-        assert got[(i, j)] == pytest.approx(expected, rel=1e-3, abs=1e-6)
+        out[(i, j)] = 1 - float(after[j].detach()) / float(ls[j].detach())
+    return out
 
 
-def test_last_shared_steps_only_the_trunks_last_weight():
-    """Z with `last_shared`: the closed form with only the last trunk weight stepped."""
+@pytest.mark.parametrize(
+    ("params", "stepped"),
+    [
+        ("trunk", lambda m: list(m.trunk.parameters())),
+        ("last_shared", lambda m: [m.trunk[6].weight]),  # the trunk's last weight tensor
+    ],
+)
+def test_plain_sgd_affinity_is_the_closed_form(params, stepped):
+    """For SGD without momentum or decay, on the whole trunk or its last weight only."""
     torch.manual_seed(1)
     model = tiny_model().train()
     lr = 0.5
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     b = batch(3)
     x, losses = forward_losses(model, b)
-    got = lookahead_affinity(model, x, b, losses, opt, StepContext(CPU), params="last_shared")
-    for i, j in (("age", "gender"), ("gender", "age")):
-        m = copy.deepcopy(model)
-        _, ls = forward_losses(m, b)
-        last = m.trunk[6].weight  # the Linear(16, 8): the trunk's last weight tensor
-        (grad,) = torch.autograd.grad(ls[i], [last])
-        with torch.no_grad():
-            last -= lr * grad
-        _, after = forward_losses(m, b)
-        expected = 1 - float(after[j].detach()) / float(ls[j].detach())
-        assert got[(i, j)] == pytest.approx(expected, rel=1e-3, abs=1e-6)
-        assert got[(i, j)] != pytest.approx(
-            lookahead_affinity(model, x, b, losses, opt, StepContext(CPU))[(i, j)], abs=1e-6
-        )  # a different quantity from TAG's whole-trunk Z
+    got = lookahead_affinity(model, x, b, losses, opt, StepContext(CPU), params=params)
+    for pair, expected in sgd_closed_form(model, b, lr, stepped).items():
+        # Z is a difference of two near-equal float32 losses: compare it to float32
+        # rounding of the ratio, not relative to Z itself
+        assert got[pair] == pytest.approx(expected, rel=1e-3, abs=1e-6)
+
+
+def test_last_shared_is_another_quantity_than_the_whole_trunks():
+    torch.manual_seed(1)
+    model = tiny_model().train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    b = batch(3)
+    x, losses = forward_losses(model, b)
+    ctx = StepContext(CPU)
+    last = lookahead_affinity(model, x, b, losses, opt, ctx, params="last_shared")
+    whole = lookahead_affinity(model, x, b, losses, opt, ctx)
+    for pair, z in last.items():
+        assert z != pytest.approx(whole[pair], abs=1e-6)
 
 
 def train(probe: AffinityProbe | None) -> tuple[MultiTaskNet, torch.optim.Optimizer, Tensor]:
