@@ -13,9 +13,10 @@ generates the synthetic data and decodes the caches), so the timing is orchestra
 
 Targets: ratio <= 1.15 (<= 1.10 with --cold) and <= 1.5 s per run.
 
-`--before REV` first runs the same spec with the code of git revision REV (a temporary
-worktree put first on PYTHONPATH, for the driver and Ray's workers alike), then with this
-checkout, so a change's effect is measured back to back on the same machine.
+`--before REV` first runs the same spec with the code of git revision REV (the driver starts
+REV's own `mtl-sweep` entry point in a temporary worktree of REV, so it and Ray's workers,
+which get the driver's sys.path, import REV's code), then with this checkout, so a change's
+effect is measured back to back on the same machine.
 
     python benchmarks/bench_orchestration.py [--spec S] [--set K=V ...] [--cold] [--before REV]
 """
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +61,21 @@ class Measured:
         return (self.wall - self.startup - self.ideal) * self.concurrency / self.runs
 
 
-def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Measured:
-    """Run the spec once in a fresh folder with the code at `pythonpath` (None: installed)."""
+def cli(tree: Path | None) -> list[str]:
+    """The command that runs `mtl-sweep` with `tree`'s code, by its own entry point (the
+    module has moved between revisions); None: this checkout."""
+    if tree is None:
+        return [sys.executable, "-m", "mtl_sweep"]
+    scripts = tomllib.loads((tree / "pyproject.toml").read_text())["project"]["scripts"]
+    module, func = scripts["mtl-sweep"].split(":")
+    # With -c, the working folder (the worktree) is first on sys.path.
+    code = f"import sys; from {module} import {func}; sys.argv[0] = 'mtl-sweep'; {func}()"
+    return [sys.executable, "-c", code]
+
+
+def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
+    """Run the spec once with a fresh store, cache and Tune folder, with the code of the
+    worktree `tree` (None: this checkout)."""
     from mlflow import MlflowClient
 
     from mtl_sweep.spec.load import load_spec
@@ -74,18 +89,18 @@ def measure(args: argparse.Namespace, code: str, pythonpath: str | None) -> Meas
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
     )
     env.pop("MLFLOW_TRACKING_URI", None)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
+    cwd = tree or tmp
     sets = [x for item in args.overrides for x in ("--set", item)]
+    store = ["--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}"]
     if not args.cold:
-        prep = [sys.executable, "-m", "mtl_sweep", "data", "check", args.spec, *sets]
-        subprocess.run(prep, cwd=tmp, env=env, check=True, stdout=subprocess.DEVNULL)
-    cmd = [sys.executable, "-m", "mtl_sweep", "run", args.spec, *sets]
+        prep = [*cli(tree), "data", "check", args.spec, *sets]
+        subprocess.run(prep, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    cmd = [*cli(tree), "run", args.spec, *sets, *store]
     start_epoch = time.time()
     start = time.perf_counter()
     # Output to a file: a pipe nobody reads could stall the driver.
     with open(tmp / "run.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{code}: mtl-sweep run exited {proc.returncode}; see {tmp / 'run.log'}")
@@ -145,7 +160,7 @@ def main() -> None:
             capture_output=True,
         )
         try:
-            results.append(measure(args, f"before: {args.before}", str(tree)))
+            results.append(measure(args, f"before: {args.before}", tree))
         finally:
             subprocess.run(
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],

@@ -263,3 +263,7 @@ def test_affinities_of_another_lookahead_scope_are_not_averaged_together(uri):  
     assert g.affinity_params == "last_shared" and g.affinity[("emotion", "smile")].n == 2
     text = render_report(uri, fmt="markdown")
     assert "a proxy for TAG's Z" in text
+    frame = pd.read_csv(io.StringIO(render_report(uri, fmt="csv")))
+    assert set(frame.loc[frame["block"] == "affinity", "affinity params"]) == {"last_shared"}
+    (doc,) = json.loads(render_report(uri, fmt="json"))["groupings"]
+    assert doc["affinity_params"] == "last_shared"

@@ -316,6 +316,7 @@ def grouping_records(report: Report) -> list[dict[str, Any]]:
                 "affinity": s.mean,
                 "affinity std": s.std,
                 "affinity n": s.n,
+                "affinity params": g.affinity_params,
             }
             for (i, j), s in g.affinity.items()
         ]
