@@ -112,7 +112,9 @@ def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server_that_restarts(tmp_pa
         def serve() -> None:
             started.append(
                 subprocess.Popen(
-                    concrete(server),
+                    # One worker process, not four: it answers /health seconds sooner
+                    # on two cores, and this test starts the server twice.
+                    [*concrete(server), "--workers", "1"],
                     env=env,
                     cwd=tmp_path,
                     stdout=subprocess.DEVNULL,
