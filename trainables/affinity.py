@@ -180,10 +180,9 @@ class Lookahead:
         self.shared = [p for _, p in shared]
         self.copies = [p.detach().clone() for p in self.shared]
         group_of = {id(p): g for g, gr in enumerate(optimizer.param_groups) for p in gr["params"]}
-        self._groups = [group_of[id(p)] for p in self.shared]
         members: dict[int, list[Tensor]] = {}
-        for c, g in zip(self.copies, self._groups, strict=True):
-            members.setdefault(g, []).append(c)
+        for p, c in zip(self.shared, self.copies, strict=True):
+            members.setdefault(group_of[id(p)], []).append(c)
         self._order = list(members)  # the copy's group k mirrors optimizer group _order[k]
         settings = [self._settings(g) | {"params": cs} for g, cs in members.items()]
         self.look = type(optimizer)(settings, **_constructor_defaults(optimizer))
