@@ -147,10 +147,10 @@ def main() -> None:
     args = parser.parse_args()
     args.spec = str(Path(args.spec).resolve())  # the runs start in temporary folders
 
-    import ray  # only for its version
+    from importlib.metadata import version
 
     data = "timed (cold)" if args.cold else "prepared beforehand, untimed"
-    print(f"spec {args.spec}; {os.cpu_count()} CPUs, ray {ray.__version__}; data {data}")
+    print(f"spec {args.spec}; {os.cpu_count()} CPUs, ray {version('ray')}; data {data}")
     results = []
     if args.before:
         tree = Path(tempfile.mkdtemp(prefix="bench-orch-before-"))

@@ -75,9 +75,7 @@ class AffinityProbe:
         """Measure once (see `lookahead_affinity`) and add it to the means."""
         if self._lookahead is None or self._lookahead.optimizer is not optimizer:
             self._lookahead = Lookahead(optimizer, stepped_parameters(model, self.params))
-        found = lookahead_affinity(
-            model, images, batch, losses, optimizer, ctx, self._lookahead, self.params
-        )
+        found = lookahead_affinity(model, images, batch, losses, optimizer, ctx, self._lookahead)
         for pair, z in found.items():
             for acc in (self._epoch, self._total):
                 s = acc.setdefault(pair, [0.0, 0.0])
@@ -131,15 +129,15 @@ def lookahead_affinity(
     `images` and `losses` are the training step's own input and per-task losses, with their
     autograd graph still alive; it is kept alive for the training backward that follows.
     Pairs whose L_j before the step is not positive and finite are left out. `lookahead`
-    (built for this optimizer and these `params`) saves re-allocating its copies on every
-    call. `params`: "trunk" or "last_shared" (module docstring).
+    (built for this optimizer, and stepping its own parameters) saves re-allocating its
+    copies on every call; without one, `params` says what to step: "trunk" or
+    "last_shared" (module docstring).
     """
     tasks = [t for t in losses if losses[t].requires_grad]
     if len(tasks) < 2:
         return {}
-    named = stepped_parameters(model, params)
-    names, shared = [n for n, _ in named], [p for _, p in named]
-    look = lookahead if lookahead is not None else Lookahead(optimizer, named)
+    look = lookahead or Lookahead(optimizer, stepped_parameters(model, params))
+    names, shared = look.names, look.shared
     before = torch.stack([losses[t].detach().float() for t in tasks]).tolist()
     heads = {n: p.detach() for n, p in model.named_parameters() if not n.startswith("trunk.")}
     # The lookahead forwards update BatchNorm statistics: on copies, never the model's.
@@ -177,6 +175,7 @@ class Lookahead:
 
     def __init__(self, optimizer: torch.optim.Optimizer, shared: Sequence[tuple[str, Tensor]]):
         self.optimizer = optimizer
+        self.names = [n for n, _ in shared]
         self.shared = [p for _, p in shared]
         self.copies = [p.detach().clone() for p in self.shared]
         group_of = {id(p): g for g, gr in enumerate(optimizer.param_groups) for p in gr["params"]}
