@@ -163,3 +163,23 @@ def test_smiles_show_teeth_in_the_lower_face() -> None:
         return float(np.mean(out))
 
     assert white_pixels(1) > white_pixels(0) + 10
+
+
+# The rendered pixels of GENERATOR_VERSION 1 (Pillow 13, numpy 2.4 here). The cache is keyed
+# by the knobs and the version alone, so a change to the drawing that moves a pixel must
+# bump GENERATOR_VERSION (and this digest); a Pillow or numpy upgrade that moves one would
+# leave stale caches under the same key, which this test also catches.
+PINNED_PIXELS = "c2b4572fd43eae9491b4e8716c8d18047ec2e825bce556d3d1fb7f6cd17fb222"
+
+
+def test_rendered_pixels_are_pinned_to_the_generator_version() -> None:
+    from trainables.data.synthetic.write import GENERATOR_VERSION
+
+    h = hashlib.sha256()
+    for i in range(12):
+        rng = np.random.default_rng([7, i])
+        labels = draw_labels(rng, "fer" if i % 3 == 0 else "photo")
+        look = draw_look(rng, labels, 1.0)
+        h.update(render_face(labels, look, rng, (64, 78) if i % 2 else (48, 48)).tobytes())
+    assert GENERATOR_VERSION == 1
+    assert h.hexdigest() == PINNED_PIXELS, "the drawing changed: bump GENERATOR_VERSION"

@@ -19,6 +19,7 @@ times, then downsampled, which anti-aliases the PIL primitives.
 from __future__ import annotations
 
 import math
+from functools import cache, lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -41,11 +42,11 @@ class _Pen:
         self.center = np.asarray(center, float)
         self.ppu = ppu  # canvas pixels per face unit
         a = math.radians(roll_deg)
-        self.rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        self.rot_t = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]).T
 
     def pts(self, xy: np.ndarray) -> list[float]:
         """Face units -> canvas pixels, as PIL's flat [x0, y0, x1, y1, ...]."""
-        out = (np.asarray(xy, float) * self.ppu) @ self.rot.T + self.center
+        out = (np.asarray(xy, float) * self.ppu) @ self.rot_t + self.center
         return out.ravel().tolist()
 
     def poly(self, xy: np.ndarray, fill: tuple[int, ...]) -> None:
@@ -54,8 +55,11 @@ class _Pen:
     def ellipse(
         self, cx: float, cy: float, rx: float, ry: float, fill: tuple[int, ...], n: int = 40
     ) -> None:
-        t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-        self.poly(np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], 1), fill)
+        cos, sin = _circle(n)
+        xy = np.empty((n, 2))
+        xy[:, 0] = cx + rx * cos
+        xy[:, 1] = cy + ry * sin
+        self.poly(xy, fill)
 
     def line(self, xy: np.ndarray, fill: tuple[int, ...], width: float) -> None:
         w = max(1, round(width * self.ppu))
@@ -63,8 +67,39 @@ class _Pen:
 
 
 def _rgba(rgb: np.ndarray | tuple[float, ...], alpha: float = 1.0) -> tuple[int, int, int, int]:
-    r, g, b = (min(max(round(float(c)), 0), 255) for c in rgb)
-    return (r, g, b, min(max(round(255 * float(alpha)), 0), 255))
+    r, g, b = rgb.tolist() if isinstance(rgb, np.ndarray) else rgb
+    return (_byte(r), _byte(g), _byte(b), _byte(255 * float(alpha)))
+
+
+def _byte(value: float) -> int:
+    v = round(float(value))
+    return 0 if v < 0 else 255 if v > 255 else v
+
+
+# Rendering is thousands of small numpy calls per second: the constant sample grids are
+# computed once (the same values as computing them per call, so the same bytes).
+@cache
+def _grid(start: float, stop: float, n: int) -> np.ndarray:
+    out = np.linspace(start, stop, n)
+    out.flags.writeable = False
+    return out
+
+
+@cache
+def _circle(n: int, start: float = 0.0, stop: float = 2 * np.pi, endpoint: bool = False):
+    t = np.linspace(start, stop, n, endpoint=endpoint)
+    cos, sin = np.cos(t), np.sin(t)
+    cos.flags.writeable = sin.flags.writeable = False
+    return cos, sin
+
+
+@lru_cache(maxsize=8)
+def _ramps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical ramps from -0.5 to 0.5 over an (h, w) image."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs, ys = xx / max(w - 1, 1) - 0.5, yy / max(h - 1, 1) - 0.5
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
 
 
 def _lerp(a: np.ndarray | tuple, b: np.ndarray | tuple, t: float) -> np.ndarray:
@@ -146,10 +181,8 @@ def _photograph(img: np.ndarray, look: FaceLook, rng: np.random.Generator) -> np
     """Lighting, colour cast and sensor noise on a float (H, W, 3) image; returns uint8."""
     h, w, _ = img.shape
     angle, strength, _ = look.light
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ramp = (xx / max(w - 1, 1) - 0.5) * math.cos(angle) + (yy / max(h - 1, 1) - 0.5) * math.sin(
-        angle
-    )
+    xs, ys = _ramps(h, w)
+    ramp = xs * math.cos(angle) + ys * math.sin(angle)
     img = img * (look.gain * (1 + 2 * strength * ramp))[..., None]
     img = img * np.asarray(look.cast, np.float32)
     if look.noise > 0:
@@ -262,8 +295,8 @@ def _hair_top(
 ) -> None:
     """Hair over the top of the head down to the hairline; sparse on babies."""
     hairline = -0.48 - 0.4 * look.bald
-    t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
-    cap = np.stack([rx * 1.06 * np.cos(t), -0.04 + ry * 1.08 * np.sin(t)], 1)
+    cos, sin = _circle(60)
+    cap = np.stack([rx * 1.06 * cos, -0.04 + ry * 1.08 * sin], 1)
     cap = cap[cap[:, 1] < hairline]
     alpha = 1.0 - 0.7 * max(0.0, (child - 0.85) / 0.15)  # newborns: thin hair
     if len(cap) >= 3:
@@ -290,13 +323,13 @@ def _wrinkles(pen: _Pen, old: float, skin: np.ndarray, fx: float, fy: float, ey:
     col = _rgba(skin * 0.55, 0.25 + 0.7 * old)
     for k in range(1 + int(old * 3)):
         y = -0.42 - 0.09 * k + fy
-        x = np.linspace(-0.42, 0.42, 9)
+        x = _grid(-0.42, 0.42, 9)
         pen.line(np.stack([x + fx, y - 0.04 * (1 - (x / 0.42) ** 2)], 1), col, 0.035)
     for s in (-1, 1):
         pen.line(np.array([(s * 0.16 + fx, 0.22 + fy), (s * 0.34 + fx, 0.56 + fy)]), col, 0.04)
         pen.line(np.array([(s * 0.5 + fx, ey - 0.04), (s * 0.6 + fx, ey - 0.09)]), col, 0.03)
         pen.line(np.array([(s * 0.5 + fx, ey + 0.03), (s * 0.6 + fx, ey + 0.07)]), col, 0.03)
-        x = np.linspace(-0.14, 0.14, 7)
+        x = _grid(-0.14, 0.14, 7)
         pen.line(
             np.stack([s * 0.33 + fx + x, ey + 0.15 + 0.05 * (1 - (x / 0.14) ** 2)], 1), col, 0.03
         )
@@ -317,7 +350,7 @@ def _brows(
     by = ey - 0.26 - ex.brow_up
     width = (0.12 if male else 0.09) * (1 - 0.3 * child)
     for s in (-1, 1):
-        t = np.linspace(0, 1, 8)  # inner (0) to outer (1)
+        t = _grid(0, 1, 8)  # inner (0) to outer (1)
         x = s * (0.08 + 0.5 * t) + fx
         y = by + ex.brow_tilt * (1 - t) - ex.brow_tilt * 0.3 * t - ex.brow_arch * np.sin(np.pi * t)
         y = y - 0.04 * np.sin(np.pi * t)  # a natural slight arch
@@ -340,10 +373,8 @@ def _eyes(pen: _Pen, ex: Expression, es: float, fx: float, ey: float, skin: np.n
         ir = 0.085 * es
         pen.ellipse(cx + 0.3 * fx, ey, ir, min(ir, ry), _rgba((55, 40, 30)))
         pen.ellipse(cx + 0.3 * fx, ey, 0.03 * es, min(0.03 * es, ry), _rgba((5, 5, 5)))
-        t = np.linspace(np.pi, 2 * np.pi, 9)
-        pen.line(
-            np.stack([cx + rx * np.cos(t), ey + ry * np.sin(t)], 1), _rgba((25, 20, 20)), 0.045
-        )
+        cos, sin = _circle(9, np.pi, 2 * np.pi, True)
+        pen.line(np.stack([cx + rx * cos, ey + ry * sin], 1), _rgba((25, 20, 20)), 0.045)
 
 
 def _nose(pen: _Pen, ex: Expression, skin: np.ndarray, child: float, fx: float, fy: float) -> None:
@@ -369,7 +400,7 @@ def _mouth(pen: _Pen, ex: Expression, lip: np.ndarray, child: float, fx: float, 
     inside, teeth when smiling, and an 'O' when round."""
     cy = 0.5 + 0.06 * child + fy
     hw = 0.4 * ex.mouth_width * (1 - 0.2 * child)
-    x = np.linspace(-1, 1, 17)
+    x = _grid(-1, 1, 17)
     bend = 1 - x**2
     y_up = cy - ex.mouth_curve * 0.26 * x**2 - ex.mouth_round * 0.14 * np.sqrt(bend)
     y_up = y_up - ex.mouth_asym * np.clip(x, 0, 1)
