@@ -27,6 +27,7 @@ PARENT = "mlflow.parentRunId"
 LABEL = "mtl_sweep.label"  # reference-model label, e.g. DEX
 PRETRAIN_KEY = "mtl_sweep.pretrain_key"  # key of the pretraining job a trial started from
 SUPERSEDED_BY = "mtl_sweep.superseded_by"  # set on a FINISHED run replaced by --rerun
+ATTEMPT = "mtl_sweep.attempt"  # a token per created run: a retried create finds its run
 
 KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
 

@@ -76,3 +76,29 @@ def test_a_missing_run_in_a_real_store_is_not_transient(tmp_path):
     with pytest.raises(MlflowException) as caught:
         client.get_run("0" * 32)
     assert not is_transient(caught.value)
+
+
+def test_a_create_whose_answer_is_lost_makes_one_run(tmp_path, monkeypatch):
+    """The store creates the run, then the connection drops before the answer: the retry
+    finds that run by its attempt token instead of creating a second one."""
+    from mtl_core import contract as C
+    from trainables.trial_run import TrialRun
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp = MlflowClient(uri).create_experiment("lost-answer")
+    real_create = MlflowClient.create_run
+    calls = []
+
+    def create_then_drop(self, *args, **kwargs):
+        run = real_create(self, *args, **kwargs)
+        calls.append(run.info.run_id)
+        if len(calls) == 1:
+            raise ConnectionError("connection reset by peer")
+        return run
+
+    monkeypatch.setattr(MlflowClient, "create_run", create_then_drop)
+    trial = TrialRun(uri, exp, "t", {C.KEY: "k"})
+    runs = MlflowClient(uri).search_runs([exp])
+    assert len(calls) == 1  # found, not created again
+    assert [r.info.run_id for r in runs] == [trial.run_id] == calls
+    assert runs[0].data.tags[C.KEY] == "k"

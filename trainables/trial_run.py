@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 import traceback
+import uuid
 from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mtl_core import contract as C
 from mtl_core.runs import finished_runs
 from mtl_core.trial import TrialRequest
-from trainables.store_retry import RetryingClient
+from trainables.store_retry import RetryingClient, retrying
 
 BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call
 ERROR_CHARS = 4000  # the error tag keeps the traceback's tail, ending with "Type: message"
@@ -28,6 +30,31 @@ def error_text(exc: BaseException) -> str:
     """The traceback's tail; its last line is `Type: message`, like Python prints it."""
     text = "".join(traceback.format_exception(exc)).strip()
     return text[-ERROR_CHARS:]
+
+
+def create_once(client: Any, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
+    """Create the trial's run exactly once, through transient store faults; returns its id.
+
+    A create_run whose answer is lost (the server created the run, then the connection
+    dropped) would make a second run on a blind retry. Each run carries a fresh
+    `mtl_sweep.attempt` token, and a retry first looks for a run with it.
+    """
+    token = uuid.uuid4().hex
+    tags = {**tags, C.ATTEMPT: token}
+    tries = 0
+
+    def create() -> str:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            found = client.search_runs(
+                [experiment_id], f"tags.`{C.ATTEMPT}` = '{token}'", max_results=1
+            )
+            if found:
+                return found[0].info.run_id
+        return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+    return retrying(create)()
 
 
 class TrialRun:
@@ -54,8 +81,7 @@ class TrialRun:
             if C.ERROR in self.client.get_run(resume_run_id).data.tags:
                 self.client.delete_tag(resume_run_id, C.ERROR)  # a retry clears the old error
         else:
-            run = self.client.create_run(experiment_id, run_name=name, tags=dict(tags))
-            self.run_id, self.resumed = run.info.run_id, False
+            self.run_id, self.resumed = create_once(raw, experiment_id, name, tags), False
 
     def log_params(self, params: Mapping[str, str]) -> None:
         """Log params once (a resumed run already has them)."""
