@@ -6,6 +6,7 @@ $MLFLOW_TRACKING_URI, sqlite:///mlflow.db). User errors print one line and exit 
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import click
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: the tracking store failed: {_one_line(exc)}", err=True)
         sys.exit(3)
+    # Done, and everything is written: spare the exit the collector's walk over every
+    # object MLflow, Ray and pandas created (1.5 s -> 0.4 s here); references still free them.
+    gc.freeze()
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

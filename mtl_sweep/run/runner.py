@@ -11,8 +11,8 @@ Order of work:
    releases the trials that need a job only when it has finished; trials that need no
    pretraining are not held back. Actors are reused; a failed trial is retried from its
    last checkpoint up to `failure.retries` times.
-4. The report is rendered and attached to the sweep run; the exit code is 0 when every
-   trial finished and 1 when some failed.
+4. The report is rendered (while Ray shuts down) and attached to the sweep run; the exit
+   code is 0 when every trial finished and 1 when some failed.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mtl_sweep.expand import Plan, expand
 from mtl_sweep.run import cluster
 from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.prepare import DataPrep
+from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.summary import print_skipped, print_summary
 from mtl_sweep.spec.load import load_spec
@@ -159,6 +160,7 @@ def _drive(
     ctx = replace(ctx, parent_run_id=sweep_run)
     started = time.monotonic()
     outcome = Outcome()
+    report = ReportJob(ctx.tracking_uri, spec.experiment, spec.name)
     status = "KILLED"  # unless we get to the end: interrupted, or the driver itself failed
     try:
         stale = tracker.close_stale(exp_id, spec.name)
@@ -173,12 +175,14 @@ def _drive(
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep.wait)
+            outcome = _tune(
+                plan, ctx, work.jobs, work.trials, opts, interrupt, prep.wait, report.start
+            )
         elif not interrupt.requested:
             prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
         if not interrupt.requested:
-            _attach_report(tracker, ctx.tracking_uri, spec.experiment, spec.name, sweep_run)
+            report.attach(tracker.client, sweep_run)
             status = "FAILED" if outcome.failed else "FINISHED"
     finally:
         _settle(tracker, ctx, sweep_run, outcome, status, interrupt)
@@ -225,9 +229,12 @@ def _tune(
     opts: RunOptions,
     interrupt: Interrupt,
     ready: Callable[[], None],
+    finished: Callable[[], None],
 ) -> Outcome:
     """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address);
-    `ready()` blocks until the data is prepared, which overlaps with Ray's start."""
+    `ready()` blocks until the data is prepared, which overlaps with Ray's start, and
+    `finished()` is called when Tune is done and nothing was interrupted, before Ray's
+    shutdown (which then overlaps with what it starts)."""
     import ray
 
     from mtl_sweep.run.searcher import StagedSearcher
@@ -249,6 +256,7 @@ def _tune(
         outcome = _outcome(tuner.fit())
         if not interrupt.requested:
             outcome.failed.extend(searcher.skipped)
+            finished()
         return outcome
     finally:
         if started_here:
@@ -355,17 +363,3 @@ def _outcome(results) -> Outcome:
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else "unknown error"
-
-
-def _attach_report(tracker: Tracker, uri: str, experiment: str, sweep: str, run_id: str) -> None:
-    """Render the markdown report and store it on the sweep run (report.md)."""
-    try:
-        from mtl_sweep.report import render_report
-    except ImportError:
-        return
-    try:
-        text = render_report(uri, experiment=experiment, sweep=sweep, fmt="markdown")
-    except Exception as exc:  # the runs are safe in MLflow; a report can be made later
-        click.echo(f"report not attached: {exc}", err=True)
-        return
-    tracker.client.log_text(run_id, text, C.REPORT_ARTIFACT)
