@@ -34,6 +34,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from revisions import worktree
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -153,20 +155,8 @@ def main() -> None:
     print(f"spec {args.spec}; {os.cpu_count()} CPUs, ray {version('ray')}; data {data}")
     results = []
     if args.before:
-        tree = Path(tempfile.mkdtemp(prefix="bench-orch-before-"))
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.before],
-            check=True,
-            capture_output=True,
-        )
-        try:
+        with worktree(args.before) as tree:
             results.append(measure(args, f"before: {args.before}", tree))
-        finally:
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
-                check=False,
-                capture_output=True,
-            )
     results.append(measure(args, "this checkout", None))
     for m in results:
         show(m)
