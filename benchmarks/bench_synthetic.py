@@ -79,8 +79,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", metavar="REV", help="also time git revision REV's generator")
     args = parser.parse_args()
+    from mtl_core.sources import SyntheticSource
+    from trainables.data.synthetic.write import synthetic_jobs
+
     knobs = source_of(args.spec)
-    faces = 3 * (knobs["train"] + knobs["val"] + knobs["test"]) + knobs["pretrain"]
+    faces = sum(n for _, _, n in synthetic_jobs(SyntheticSource(**knobs)))
     print(f"{faces} faces ({knobs}); {os.cpu_count()} CPUs; {args.rounds} alternating rounds")
     with worktree(args.before) if args.before else nullcontext() as old:
         codes = ([(f"before: {args.before}", old)] if old else []) + [("this checkout", REPO)]

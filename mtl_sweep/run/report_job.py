@@ -9,6 +9,7 @@ the runs), so the two overlap instead of following each other at the end of ever
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import click
 
@@ -39,7 +40,7 @@ class ReportJob:
         except BaseException as exc:  # handed to attach() on the main thread
             self.error = exc
 
-    def attach(self, client, run_id: str) -> None:
+    def attach(self, client: Any, run_id: str) -> None:
         """Store the report on the sweep run as report.md (rendering it here if it was never
         started). A report that cannot be made is a warning: the runs are safe in MLflow."""
         if self.thread is None:

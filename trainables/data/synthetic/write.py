@@ -105,6 +105,14 @@ def ensure_synthetic(
     return build_once(target, lambda tmp: write_synthetic(tmp, source, progress, stop=stop))
 
 
+def synthetic_jobs(source: SyntheticSource) -> list[tuple[str, str, int]]:
+    """What a source renders: (format, split, number of faces), in writing order."""
+    sizes = {"train": source.train, "val": source.val, "test": source.test}
+    formats = ("chalearn", "celeba", "fer2013")
+    jobs = [(fmt, split, n) for fmt in formats for split, n in sizes.items()]
+    return [*jobs, ("imdb_wiki", "all", source.pretrain)]
+
+
 def write_synthetic(
     out: Path,
     source: SyntheticSource,
@@ -118,10 +126,7 @@ def write_synthetic(
     and gives the same bytes whatever the number of workers.
     """
     out = Path(out)
-    sizes = {"train": source.train, "val": source.val, "test": source.test}
-    formats = ("chalearn", "celeba", "fer2013")
-    jobs = [(fmt, split, n) for fmt in formats for split, n in sizes.items()]
-    jobs.append(("imdb_wiki", "all", source.pretrain))
+    jobs = synthetic_jobs(source)
     total = sum(n for _, _, n in jobs)
     with progress_bar(total, "synthetic faces", "img", enabled=progress) as bar:
         results = render_jobs(jobs, source, out, bar, workers, stop)
