@@ -7,6 +7,7 @@ import torch
 import torchvision
 
 from mtl_core.backbones import REFERENCE_MODELS, torchvision_classifiers
+from trainables import checkpoint as ckpt
 from trainables.checkpoint import load_matching
 from trainables.models import build_model, count_parameters
 from trainables.models.backbones import build_trunk
@@ -54,6 +55,16 @@ def test_every_torchvision_classifier_splits_on_the_meta_device():
             trunk, dim = build_trunk(name, image_size=size)
             out = trunk(torch.zeros(2, 3, size, size))
         assert out.shape == (2, dim), name
+
+
+def test_a_checkpointed_state_loads_back_with_its_module_versions(tmp_path):
+    # MNASNet's loader refuses a state dict without the versions state_dict() records.
+    model = build_model("mnasnet0_5", ["age"], image_size=32)
+    ckpt.save({"best": ckpt.cpu_state(model)}, tmp_path / "resume.pt")
+    again = build_model("mnasnet0_5", ["age"], image_size=32)
+    again.load_state_dict(ckpt.load(tmp_path / "resume.pt")["best"])
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name]), name
 
 
 def test_multitask_model_returns_a_dict_of_task_outputs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ def load(path: Path) -> Any:
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of a module's state dict."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    """A detached CPU copy of a module's state dict, with its module versions."""
+    state = model.state_dict()
+    copy = OrderedDict((k, v.detach().to("cpu", copy=True)) for k, v in state.items())
+    # load_state_dict hands each module its saved version; MNASNet refuses a state without.
+    copy._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    return copy
 
 
 def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
