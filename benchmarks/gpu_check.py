@@ -43,6 +43,7 @@ MODES: dict[str, dict[str, Any]] = {
     "cuda": {
         "device": "cuda",
         "trial_image_size": 112,
+        "trial_backbone": "resnet18",  # the model the bench measures, not smoke's tiny trunk
         "bench": {"image_size": 112, "batch_size": 256, "train_images": 1024, "epochs": 6},
         "workers": [0, 4],
         "threads": 4,
@@ -52,6 +53,7 @@ MODES: dict[str, dict[str, Any]] = {
     "cpu": {
         "device": "cpu",
         "trial_image_size": 16,
+        "trial_backbone": "shufflenet_v2_x0_5",  # smoke's own: the path, in seconds
         "bench": {"image_size": 16, "batch_size": 8, "train_images": 16, "epochs": 2},
         "workers": [0, 2],
         "threads": 2,
@@ -178,6 +180,7 @@ def trial(mode: dict[str, Any], work: Path) -> dict[str, Any]:
     overrides = [
         "grid.tasks=[all]",
         "grid.pretrain=[none]",
+        f"grid.backbone={mode['trial_backbone']}",
         "train.epochs=3",
         f"train.image_size={size}",
         f"train.device={device}",

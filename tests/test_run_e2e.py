@@ -76,7 +76,7 @@ def test_smoke_end_to_end_then_rerun_then_grow(tmp_path):
         if run in trials and tags[C.PRETRAIN] != "none":
             assert tags["mtl_sweep.pretrain_run"] in job_run_ids
             assert "trunk" in tags["mtl_sweep.init"]
-        assert "/" in run.info.run_name  # e.g. resnet18/age/none/s0
+        assert "/" in run.info.run_name  # e.g. shufflenet_v2_x0_5/age/none/s0
 
     # A second run starts nothing.
     again = box.cli("run", SMOKE)

@@ -44,7 +44,7 @@ def test_a_trial_logs_the_contract(tmp_path, tasks):
     assert tags[C.KIND] == C.KIND_TRIAL
     assert tags[C.KEY] == trial.key
     assert tags[C.TASKS] == "+".join(trial.tasks)
-    assert tags[C.BACKBONE] == "resnet18" and tags[C.PRETRAIN] == "none"
+    assert tags[C.BACKBONE] == "shufflenet_v2_x0_5" and tags[C.PRETRAIN] == "none"
     assert tags[C.WEIGHTING] == "fixed" and tags[C.SEED] == "0"
     assert run.info.run_name == trial.name
     for task in trial.tasks:
