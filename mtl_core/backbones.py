@@ -81,6 +81,63 @@ REFERENCE_MODELS.add(
 )
 
 
+@dataclass(frozen=True)
+class InputSizes:
+    """The square inputs a model reads: at least `least` pixels, and a multiple of `step`."""
+
+    least: int = 8
+    step: int = 1
+
+
+# torchvision classifiers whose inputs are limited beyond the spec's 16 px floor, by name
+# prefix (first match wins). Below `least` a pooling layer is left with no output; a
+# ViT's patches (or MaxViT's 7x7 windows at 1/32 scale) must tile the image. Measured on
+# the meta device with torchvision 0.29; tests/test_models.py checks every classifier of
+# the installed torchvision against this table, so a change there fails a test, not a trial.
+_LIMITED_INPUTS: tuple[tuple[str, InputSizes], ...] = (
+    ("alexnet", InputSizes(63)),
+    ("convnext_", InputSizes(32)),
+    ("densenet", InputSizes(29)),
+    ("inception_v3", InputSizes(75)),
+    ("maxvit_", InputSizes(224, 224)),
+    ("squeezenet1_0", InputSizes(21)),
+    ("squeezenet1_1", InputSizes(17)),
+    ("vgg", InputSizes(32)),
+    ("vit_h_14", InputSizes(14, 14)),
+    ("vit_b_16", InputSizes(16, 16)),
+    ("vit_l_16", InputSizes(16, 16)),
+    ("vit_b_32", InputSizes(32, 32)),
+    ("vit_l_32", InputSizes(32, 32)),
+)
+
+
+def input_sizes(name: str) -> InputSizes:
+    """The square input sizes model `name` (torchvision or reference) can read."""
+    ref = reference_model(name)
+    if ref is not None:
+        return InputSizes(ref.min_image_size)
+    return next(
+        (sizes for prefix, sizes in _LIMITED_INPUTS if name.startswith(prefix)), InputSizes()
+    )
+
+
+def check_image_size(name: str, size: int) -> str | None:
+    """None when model `name` can read size x size inputs, else the error and its fix."""
+    sizes = input_sizes(name)
+    if size >= sizes.least and size % sizes.step == 0:
+        return None
+    if sizes.step > 1:
+        fits = max(sizes.least, -(-size // sizes.step) * sizes.step)
+        return (
+            f"image_size {size} does not fit {name}: it needs a multiple of {sizes.step} "
+            f"(e.g. {fits})"
+        )
+    return (
+        f"image_size {size} is too small for {name}: it needs at least {sizes.least} "
+        "(below that a layer has no output)"
+    )
+
+
 def reference_model(name: str) -> ReferenceModel | None:
     """The reference model's metadata, or None for any other backbone."""
     return REFERENCE_MODELS.get(name).meta if name in REFERENCE_MODELS else None

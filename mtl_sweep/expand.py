@@ -25,7 +25,7 @@ from itertools import product
 from typing import Any
 
 from mtl_core import contract as C
-from mtl_core.backbones import reference_model
+from mtl_core.backbones import check_image_size, reference_model
 from mtl_core.contract import run_name
 from mtl_core.errors import SpecError
 from mtl_core.settings import TrainSettings
@@ -267,6 +267,7 @@ def _resolve(
         return None, ["all of its tasks have zero weight"]
     tasks, weighting, weights = weighed
     train = _reference_train(cell, tasks, file)
+    _check_image_size(cell.backbone, train, file, f"{cell.where}.train.image_size")
     pretrain = None
     if cell.pretrain != "none":
         job = _pretrain_job(spec, cell.pretrain, cell.backbone, train, file)
@@ -322,12 +323,6 @@ def _reference_train(cell: _Cell, tasks: TaskSet, file: str) -> TrainSpec:
             f"not {tasks_tag(tasks)}; add it with grid.include and tasks: "
             f"[{', '.join(ref.tasks)}]",
         )
-    if cell.train.image_size < ref.min_image_size:
-        raise SpecError(
-            file,
-            f"{cell.where}.train.image_size",
-            f"reference model {cell.backbone!r} needs image_size >= {ref.min_image_size}",
-        )
     if cell.train.imagenet_weights and not ref.imagenet_weights:
         raise SpecError(
             file,
@@ -335,6 +330,13 @@ def _reference_train(cell: _Cell, tasks: TaskSet, file: str) -> TrainSpec:
             f"reference model {cell.backbone!r} has no ImageNet weights; set it to false",
         )
     return cell.train.model_copy(update={"age_head": ref.age_head})
+
+
+def _check_image_size(backbone: str, train: TrainSpec, file: str, where: str) -> None:
+    """Refuse an input size the backbone cannot read, before a trial fails on it."""
+    error = check_image_size(backbone, train.image_size)
+    if error is not None:
+        raise SpecError(file, where, error)
 
 
 def _pretrain_job(
@@ -348,6 +350,8 @@ def _pretrain_job(
         # A stage is sized by its own epochs over its own source, not the sweep's steps.
         budget = budget.model_copy(update={"steps": None, "reference": tasks[0]})
     stage_train = stage_train.model_copy(update={"epochs": stage.epochs, "budget": budget})
+    if "image_size" in stage.train:  # else the trial's own size, checked already
+        _check_image_size(backbone, stage_train, file, f"stages.{stage_name}.train.image_size")
     ref = reference_model(backbone)
     if ref is not None:
         # A reference model pretrains only the tasks it has heads for (DEX: age).

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torchvision
 
-from mtl_core.backbones import REFERENCE_MODELS, torchvision_classifiers
+from mtl_core.backbones import (
+    REFERENCE_MODELS,
+    check_image_size,
+    input_sizes,
+    torchvision_classifiers,
+)
+from mtl_core.settings import TrainSettings
 from trainables import checkpoint as ckpt
 from trainables.checkpoint import load_matching
 from trainables.models import build_model, count_parameters
@@ -47,14 +53,32 @@ def test_trunk_outputs_its_feature_width(name):
     assert out.shape == (2, dim)
 
 
-def test_every_torchvision_classifier_splits_on_the_meta_device():
-    skipped = {n for n in torchvision_classifiers() if n.startswith("regnet")}  # init needs data
-    for name in sorted(set(torchvision_classifiers()) - skipped):
-        size = 224 if name.startswith(("vit", "swin", "maxvit", "inception")) else 64
+def _reads(name: str, size: int) -> bool:
+    """Whether the trunk maps two size x size images to its feature width (meta device)."""
+    try:
         with torch.device("meta"):
             trunk, dim = build_trunk(name, image_size=size)
-            out = trunk(torch.zeros(2, 3, size, size))
-        assert out.shape == (2, dim), name
+            return tuple(trunk(torch.zeros(2, 3, size, size)).shape) == (2, dim)
+    except (RuntimeError, ValueError, AssertionError):  # no output, or patches that don't tile
+        return False
+
+
+def test_every_torchvision_classifier_reads_its_smallest_input_and_no_smaller():
+    # The spec refuses what input_sizes() rules out, so the table must be exact: the
+    # smallest size a spec may ask for works, and one pixel (or one step) less does not.
+    skipped = {n for n in torchvision_classifiers() if n.startswith("regnet")}  # init needs data
+    floor = min(m.ge for m in TrainSettings.model_fields["image_size"].metadata if hasattr(m, "ge"))
+    for name in sorted(set(torchvision_classifiers()) - skipped):
+        sizes = input_sizes(name)
+        least = max(sizes.least, -(-floor // sizes.step) * sizes.step)
+        assert check_image_size(name, least) is None
+        assert _reads(name, least), f"{name} cannot read {least} px: tighten the table"
+        if least > floor and sizes.step == 1:  # stepped: MaxViT's strided stem also reads 223
+            assert check_image_size(name, least - 1) is not None
+            assert not _reads(name, least - 1), f"{name} reads {least - 1} px: relax the table"
+        if sizes.step > 1:
+            assert check_image_size(name, least + 1) is not None
+            assert not _reads(name, least + 1), f"{name} reads {least + 1} px: relax the table"
 
 
 def test_a_checkpointed_state_loads_back_with_its_module_versions(tmp_path):

@@ -159,7 +159,29 @@ CASES = [
         "name: t\ngrid: {tasks: [all], include: [{backbone: ssrnet, tasks: [age],"
         " train: {image_size: 32}}]}\n",
         [],
-        "grid.include[0].train.image_size: reference model 'ssrnet' needs image_size >= 38",
+        "grid.include[0].train.image_size: image_size 32 is too small for ssrnet: "
+        "it needs at least 38",
+    ),
+    (
+        "torchvision-too-small",
+        GOOD.replace("[resnet18]", "[resnet18, squeezenet1_0]") + "train: {image_size: 16}\n",
+        [],
+        "train.image_size: image_size 16 is too small for squeezenet1_0: it needs at least 21",
+    ),
+    (
+        "vit-patches-do-not-tile",
+        GOOD.replace("[resnet18]", "[vit_b_16]") + "train: {image_size: 40}\n",
+        [],
+        "image_size 40 does not fit vit_b_16: it needs a multiple of 16 (e.g. 48)",
+    ),
+    (
+        "stage-too-small",
+        GOOD.replace("[resnet18]", "[vgg11]").replace(
+            "tasks: [age, gender]}", "tasks: [age, gender], train: {image_size: 24}}"
+        )
+        + "train: {image_size: 32}\n",
+        [],
+        "stages.pre.train.image_size: image_size 24 is too small for vgg11",
     ),
 ]
 

@@ -52,6 +52,8 @@ def build_trunk(
             kwargs["init_weights"] = True
     if name.startswith("vit_") and not pretrained:
         kwargs["image_size"] = image_size  # ViTs are built for one input size
+    if name.startswith("maxvit_") and not pretrained:
+        kwargs["input_size"] = (image_size, image_size)  # so is MaxViT (multiples of 224)
     if pretrained:
         fetch_imagenet_weights(name)
     weights = imagenet_weights(name) if pretrained else None
