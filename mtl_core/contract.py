@@ -16,7 +16,10 @@ from mtl_core.tasks import TASK_METRICS, Metric, tasks_tag
 KIND = "mtl_sweep.kind"  # sweep | trial | pretrain
 SWEEP = "mtl_sweep.sweep"  # the sweep's name
 KEY = "mtl_sweep.trial_key"  # trial or pretraining-job key
-TASKS = "mtl_core.tasks"  # tasks joined by '+', in the order age, gender, emotion, smile
+TASKS = "mtl_sweep.tasks"  # tasks joined by '+', in the order age, gender, emotion, smile
+# The name TASKS was written under from 150e2c3 (2026-11-28) until 2026-12-04, a rename
+# that broke the contract; the report still reads it from runs logged then.
+TASKS_MISNAMED = "mtl_core.tasks"
 BACKBONE = "mtl_sweep.backbone"  # torchvision name, or a reference model (dex, ssrnet)
 PRETRAIN = "mtl_sweep.pretrain"  # none, or the stage name
 WEIGHTING = "mtl_sweep.weighting"  # fixed, uncertainty, dwa, gradnorm

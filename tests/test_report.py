@@ -373,6 +373,34 @@ def test_runs_of_other_tools_superseded_runs_and_other_sweeps_are_ignored(uri):
     assert "0.40" not in after and "0.50" not in after and "0.10" not in after
 
 
+def test_the_contract_tags_carry_the_names_design_md_gives_them():
+    # Other tools query these names (DESIGN.md, "The MLflow contract"); a rename breaks them.
+    assert (C.KIND, C.SWEEP, C.KEY, C.TASKS, C.BACKBONE, C.PRETRAIN, C.WEIGHTING, C.SEED) == (
+        "mtl_sweep.kind",
+        "mtl_sweep.sweep",
+        "mtl_sweep.trial_key",
+        "mtl_sweep.tasks",
+        "mtl_sweep.backbone",
+        "mtl_sweep.pretrain",
+        "mtl_sweep.weighting",
+        "mtl_sweep.seed",
+    )
+    assert C.PARENT == "mlflow.parentRunId"
+
+
+def test_runs_logged_under_the_misnamed_tasks_tag_still_report(uri):
+    study = Study(uri)
+    ablation(study, seeds=1)
+    before = render_report(uri)
+    # Runs logged between 150e2c3 and the fix carry their tasks as mtl_core.tasks.
+    for run in study.client.search_runs([study.exp_id], f"tags.`{C.KIND}` = 'trial'"):
+        tasks = run.data.tags[C.TASKS]
+        study.client.delete_tag(run.info.run_id, C.TASKS)
+        study.client.set_tag(run.info.run_id, C.TASKS_MISNAMED, tasks)
+    assert render_report(uri) == before
+    assert md_table(before, TITLE)
+
+
 def test_a_rerun_replaces_the_superseded_run(uri):
     study = Study(uri)
     study.trial(("age",), {"age": 7.0}, extra_tags={C.SUPERSEDED_BY: "new"})

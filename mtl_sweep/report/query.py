@@ -140,7 +140,7 @@ def _find_sweep(
 def _record(run: Run) -> dict[str, Any]:
     """One run as a row of COLUMNS."""
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
-    tasks = _tasks(tags.get(C.TASKS, ""))
+    tasks = _tasks(tags.get(C.TASKS) or tags.get(C.TASKS_MISNAMED, ""))
     record: dict[str, Any] = {
         "run_id": run.info.run_id,
         "status": run.info.status,

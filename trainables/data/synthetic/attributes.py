@@ -34,7 +34,7 @@ class FaceLabels:
     age: float  # years, 0..100, rounded to 0.01
     gender: int  # 1 male, 0 female
     smile: int  # 1 smiling, 0 not
-    emotion: int  # index into mtl_sweep.tasks.EMOTIONS (FER2013 order)
+    emotion: int  # index into mtl_core.tasks.EMOTIONS (FER2013 order)
 
 
 @dataclass(frozen=True)
