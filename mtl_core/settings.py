@@ -17,6 +17,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    field_validator,
 )
 
 
@@ -52,8 +53,19 @@ class AugmentSpec(Strict):
     """Augmentation on tensors (so it runs on the GPU when there is one)."""
 
     hflip: bool = True  # random horizontal flip
-    scale: tuple[float, float] = (0.8, 1.0)  # random crop area, as a fraction of the image
-    ratio: tuple[float, float] = (0.9, 1.1)  # random crop aspect ratio
+    scale: tuple[PositiveFloat, PositiveFloat] = (0.8, 1.0)  # crop area, fraction of the image
+    ratio: tuple[PositiveFloat, PositiveFloat] = (0.9, 1.1)  # random crop aspect ratio
+
+    @field_validator("scale", "ratio")
+    @classmethod
+    def _a_range(cls, value: tuple[float, float], info) -> tuple[float, float]:
+        # A crop of log(0) aspect or of more than the whole image is NaN in every trial.
+        lo, hi = value
+        if lo > hi:
+            raise ValueError(f"[low, high] with low <= high, not {list(value)}")
+        if info.field_name == "scale" and hi > 1:
+            raise ValueError(f"a crop's area is at most the whole image (1.0), not {hi}")
+        return value
 
 
 class DWASpec(Strict):

@@ -163,6 +163,24 @@ CASES = [
         "it needs at least 38",
     ),
     (
+        "epoch-rule-under-matched",
+        GOOD + "data: {epoch_rule: sum}\n",
+        [],
+        "data.epoch_rule: sizes an epoch under budget.rule per_epoch",
+    ),
+    (
+        "crop-area-over-one",
+        GOOD + "train: {augment: {scale: [0.5, 1.5]}}\n",
+        [],
+        "train.augment.scale: a crop's area is at most the whole image (1.0), not 1.5",
+    ),
+    (
+        "crop-ratio-zero",
+        GOOD + "train: {augment: {ratio: [0, 1]}}\n",
+        [],
+        "train.augment.ratio[0]: Input should be greater than 0",
+    ),
+    (
         "torchvision-too-small",
         GOOD.replace("[resnet18]", "[resnet18, squeezenet1_0]") + "train: {image_size: 16}\n",
         [],

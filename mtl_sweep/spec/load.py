@@ -204,6 +204,8 @@ def _spec_error(file: str, exc: ValidationError) -> SpecError:
         msg = f"a source needs a kind; known: {', '.join(SOURCE_TASKS)}"
     elif first["type"] == "missing":
         msg = "required key is missing"
+    elif first["type"] == "value_error":  # our own validators: their message is the error
+        msg = str((first.get("ctx") or {}).get("error") or msg.removeprefix("Value error, "))
     else:
         got = first.get("input")
         if not isinstance(got, dict | list):

@@ -66,7 +66,8 @@ def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: s
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = format_loc([where, *first["loc"]])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        msg = first["msg"].removeprefix("Value error, ")  # our validators' own words
+        msg = "unknown key" if first["type"] == "extra_forbidden" else msg
         raise SpecError(file, loc, msg) from None
 
 
@@ -117,11 +118,26 @@ def check_spec(spec: Spec, file: str) -> None:
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
             fail(f"grid.exclude[{i}]", "an exclude rule needs at least one key to match")
 
+    if "epoch_rule" in spec.data.model_fields_set and not _any_per_epoch(spec, file):
+        fail(
+            "data.epoch_rule",
+            "sizes an epoch under budget.rule per_epoch, and every trial here has a matched "
+            "budget, which never reads it; remove it",
+        )
+
     for i, tasks in enumerate(spec.debug.fail_tasks):
         try:
             expand_task_item(tasks)
         except ValueError as exc:
             fail(f"debug.fail_tasks[{i}]", str(exc))
+
+
+def _any_per_epoch(spec: Spec, file: str) -> bool:
+    """Whether the sweep's train settings, an include rule's or a stage's use per_epoch."""
+    trains = [spec.train]
+    trains += [merged_train(spec.train, r.train, file, "") for r in spec.grid.include]
+    trains += [merged_train(spec.train, s.train, file, "") for s in spec.stages.values()]
+    return any(t.budget.rule == "per_epoch" for t in trains)
 
 
 def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
