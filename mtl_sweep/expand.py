@@ -191,7 +191,10 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     trials: dict[str, Trial] = {}
     why: dict[str, list[str]] = {}  # key -> the rules that shaped the kept trial
     collapsed: Counter[str] = Counter()
-    trained = {t for cell in cells for t in cell.tasks}
+    # What the trials train once zero weights have removed tasks (a task no trial trains
+    # must not size the budget).
+    weighed = [_weigh(cell, []) for cell in cells]
+    trained = {t for w in weighed if w is not None for t in w[0]}
     reference = spec.train.budget.reference or next((t for t in TASKS if t in trained), "age")
     for cell in cells:
         trial, notes = _resolve(

@@ -268,6 +268,14 @@ def test_the_reference_split_sizes_every_trial_of_a_sweep_by_epochs():
     assert gender.isdisjoint(moved)
 
 
+def test_the_default_reference_is_a_task_some_trial_trains():
+    # A zero weight removes age from the only trial: gender's split sizes the budget.
+    plan = plan_of("name: t\ngrid: {tasks: [all], weights: [[0, 1, 1, 1]]}\n")
+    assert [(t.tasks, t.config.train.budget.reference) for t in plan.trials] == [
+        (("gender", "emotion", "smile"), "gender")
+    ]
+
+
 def test_a_reference_model_pretrains_only_its_own_tasks(paper_env):
     plan = expand(load_spec(SWEEPS / "paper.yaml"))
     jobs = {j.backbone: j.tasks for j in plan.jobs}
