@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from mtl_core import contract as C
 from mtl_core.tasks import SHORTHANDS
 from mtl_sweep.expand import expand
 from mtl_sweep.spec.load import load_spec, parse_spec
@@ -281,3 +284,21 @@ def test_a_reference_model_pretrains_only_its_own_tasks(paper_env):
     jobs = {j.backbone: j.tasks for j in plan.jobs}
     assert jobs["dex"] == ("age",)
     assert jobs["resnet18"] == ("age", "gender")
+
+
+def test_plan_counts_a_job_finished_by_another_sweep_as_done_like_run(cli, tmp_path):
+    # `run` skips a pretraining job with a FINISHED run in any experiment; `plan` says so.
+    from mlflow import MlflowClient
+
+    spec = str(SWEEPS / "smoke.yaml")
+    (job,) = expand(load_spec(spec, ()), spec).jobs
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    other = client.create_experiment("another-sweep")
+    run = client.create_run(other, tags={C.KIND: C.KIND_PRETRAIN, C.KEY: job.key})
+    client.set_terminated(run.info.run_id, "FINISHED")
+    result = cli("plan", spec, "--tracking-uri", uri, "--format", "json")
+    assert result.code == 0, result.err
+    planned = json.loads(result.out)
+    assert [j["done"] for j in planned["pretrain_jobs"]] == [True]
+    assert not any(t["done"] for t in planned["trials"])

@@ -62,7 +62,7 @@ def plan(
         from mtl_sweep.store.uri import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri, loaded.tracking.uri)
-        done = _finished_keys(uri, loaded.experiment)
+        done = _finished_keys(uri, loaded.experiment, [j.key for j in expanded.jobs])
     click.echo(render_plan(expanded, fmt, done))
 
 
@@ -119,15 +119,17 @@ def run(
     )
 
 
-def _finished_keys(uri: str, experiment: str) -> set[str]:
-    """Keys with a FINISHED run, without creating a store that does not exist yet."""
+def _finished_keys(uri: str, experiment: str, job_keys: list[str]) -> set[str]:
+    """Keys with a FINISHED run, as `run` counts them: trials in this experiment, pretraining
+    jobs in any (sweeps share them). Never creates a store that does not exist yet."""
     from mtl_sweep.store.uri import store_exists
 
     if not store_exists(uri):
         return set()
     from mtl_sweep.store.tracker import Tracker
 
-    return Tracker(uri).finished_keys(experiment)
+    tracker = Tracker(uri)
+    return tracker.finished_keys(experiment) | tracker.finished_job_keys(job_keys)
 
 
 def _register() -> None:
