@@ -7,7 +7,7 @@ below the spec reads every setting from one typed object and never supplies a de
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,14 @@ from pydantic import (
     PositiveInt,
     field_validator,
 )
+
+# Bounds for spec integers: sizes and counts stay where budget arithmetic is finite (a
+# 400-digit epoch count overflowed a float), seeds where torch and numpy accept them
+# (torch.manual_seed refuses seeds past 2**63; a trial derives seeds as seed * 100003).
+MAX_COUNT = 10**9
+MAX_SEED = 2**31 - 1
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class Strict(BaseModel):
@@ -93,7 +101,7 @@ class BudgetSpec(Strict):
     """
 
     rule: Literal["matched", "per_epoch"] = "matched"
-    steps: PositiveInt | None = None  # matched: S itself; None = train.epochs over `reference`
+    steps: Count | None = None  # matched: S itself; None = train.epochs over `reference`
     # matched: the task whose train split sizes an epoch, shared by the whole sweep. None: the
     # first task (in the order age, gender, emotion, smile) that the sweep trains.
     reference: Literal["age", "gender", "emotion", "smile"] | None = None
@@ -102,15 +110,15 @@ class BudgetSpec(Strict):
 class TrainSettings(Strict):
     """How one trial trains: every setting that can change its result (the key's `train`)."""
 
-    epochs: PositiveInt = 10  # passes over the reference split (matched) or the data (per_epoch)
+    epochs: Count = 10  # passes over the reference split (matched) or the data (per_epoch)
     # matched: images per step from EACH source; per_epoch: per step, split across sources
-    batch_size: PositiveInt = 64
+    batch_size: Count = 64
     image_size: int = Field(64, ge=16, le=512)  # square input side, pixels
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     # matched: optimizer steps between validations (and best-on-val checks); None = S // 10.
     # per_epoch validates after every epoch.
-    eval_every: PositiveInt | None = None
-    steps_per_epoch: PositiveInt | None = None  # per_epoch only: cap on steps per epoch
+    eval_every: Count | None = None
+    steps_per_epoch: Count | None = None  # per_epoch only: cap on steps per epoch
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, NonNegativeFloat, PositiveInt
+from pydantic import BeforeValidator, Field, NonNegativeFloat
 
 from mtl_core.registry import Registry
-from mtl_core.settings import Strict
+from mtl_core.settings import Count, Seed, Strict
 from mtl_core.tasks import TASKS
 
 # --- Data sources ---------------------------------------------------------------------------
@@ -26,11 +26,11 @@ class SyntheticSource(Strict):
     """Procedurally rendered faces, written on first use in the real datasets' formats."""
 
     kind: Literal["synthetic"] = "synthetic"
-    train: PositiveInt = 512  # images in each dataset's train split
-    val: PositiveInt = 128  # images in each val split (model selection)
-    test: PositiveInt = 128  # images in each test split (reported numbers)
-    pretrain: PositiveInt = 1024  # images in the IMDB-WIKI-format set, before cleaning
-    seed: int = 0  # same seed and sizes, same bytes on disk
+    train: Count = 512  # images in each dataset's train split
+    val: Count = 128  # images in each val split (model selection)
+    test: Count = 128  # images in each test split (reported numbers)
+    pretrain: Count = 1024  # images in the IMDB-WIKI-format set, before cleaning
+    seed: Seed = 0  # same seed and sizes, same bytes on disk
     nuisance: NonNegativeFloat = 1.0  # scale of pose, lighting, noise and clutter; 0 = clean
 
 
@@ -49,9 +49,9 @@ class ImdbWikiSource(Strict):
     db: Literal["imdb", "wiki"] = "imdb"  # which half of IMDB-WIKI
     val_fraction: float = Field(0.05, gt=0.0, lt=1.0)  # held out for model selection
     test_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # held out for the reported numbers
-    split_seed: int = 0  # the held-out split is deterministic from this seed
+    split_seed: Seed = 0  # the held-out split is deterministic from this seed
     min_face_score: float = 1.0  # usual cleaning threshold on face_score
-    max_images: PositiveInt | None = None  # cap after cleaning (quick studies); None = all
+    max_images: Count | None = None  # cap after cleaning (quick studies); None = all
 
 
 class Fer2013Source(Strict):
@@ -84,7 +84,7 @@ class GenkiSource(Strict):
     root: str  # folder holding labels.txt and files/
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    split_seed: int = 0  # the split is deterministic from this seed
+    split_seed: Seed = 0  # the split is deterministic from this seed
 
 
 def _default_kind(value: Any) -> Any:

@@ -169,6 +169,11 @@ class _Cell:
     where: str  # key path of the rule that made it, for errors
     duplicate_taskset: bool
 
+    @property
+    def train_where(self) -> str:
+        """Key path of its train settings: the sweep's `train`, or its include rule's."""
+        return "train" if self.where == "grid" else f"{self.where}.train"
+
 
 def expand(spec: Spec, file: str = "<spec>") -> Plan:
     """Expand a validated spec into pretraining jobs and trials (see module docstring)."""
@@ -270,7 +275,7 @@ def _resolve(
         return None, ["all of its tasks have zero weight"]
     tasks, weighting, weights = weighed
     train = _reference_train(cell, tasks, file)
-    _check_image_size(cell.backbone, train, file, f"{cell.where}.train.image_size")
+    _check_image_size(cell.backbone, train, file, f"{cell.train_where}.image_size")
     pretrain = None
     if cell.pretrain != "none":
         job = _pretrain_job(spec, cell.pretrain, cell.backbone, train, file)
@@ -290,6 +295,14 @@ def _resolve(
         pretrain=pretrain,
         label=cell.label,
     )
+    groups = len(config.source_groups())
+    if not config.matched and train.batch_size < groups:
+        raise SpecError(
+            file,
+            f"{cell.train_where}.batch_size",
+            f"per_epoch splits each batch across the trial's {groups} sources; "
+            f"batch_size {train.batch_size} leaves one without a sample",
+        )
     return Trial(config), notes
 
 
@@ -329,7 +342,7 @@ def _reference_train(cell: _Cell, tasks: TaskSet, file: str) -> TrainSpec:
     if cell.train.imagenet_weights and not ref.imagenet_weights:
         raise SpecError(
             file,
-            f"{cell.where}.train.imagenet_weights",
+            f"{cell.train_where}.imagenet_weights",
             f"reference model {cell.backbone!r} has no ImageNet weights; set it to false",
         )
     return cell.train.model_copy(update={"age_head": ref.age_head})

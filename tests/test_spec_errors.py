@@ -181,10 +181,41 @@ CASES = [
         "train.augment.ratio[0]: Input should be greater than 0",
     ),
     (
+        "stage-other-budget-rule-setting",
+        GOOD.replace("tasks: [age, gender]}", "tasks: [age, gender], train: {steps_per_epoch: 5}}"),
+        [],
+        "stages.pre.train.steps_per_epoch: applies to budget.rule per_epoch",
+    ),
+    (
+        "seed-out-of-range",
+        GOOD.replace("pretrain: [none, pre]", "pretrain: [none, pre]\n  seed: [0, -1]"),
+        [],
+        "grid.seed[1]: Input should be greater than or equal to 0",
+    ),
+    (
+        "absurd-count",
+        GOOD + "train: {epochs: " + "9" * 400 + "}\n",
+        [],
+        "train.epochs: Input should be less than or equal to 1000000000 (got 99999",
+    ),
+    (
+        "set-alias-bomb-guarded",
+        None,
+        ["--set", "grid.seed=&a [*a]"],
+        "--set: grid.seed: a recursive alias",
+    ),
+    (
+        "per-epoch-batch-below-sources",
+        "name: t\ndata: {age: {seed: 1}, gender: {seed: 2}, emotion: {seed: 3}, smile: {seed: 4}}"
+        "\ntrain: {batch_size: 2, budget: {rule: per_epoch}}\ngrid: {tasks: [all]}\n",
+        [],
+        "spec.yaml: train.batch_size: per_epoch splits each batch across the trial's 4 sources",
+    ),
+    (
         "torchvision-too-small",
         GOOD.replace("[resnet18]", "[resnet18, squeezenet1_0]") + "train: {image_size: 16}\n",
         [],
-        "train.image_size: image_size 16 is too small for squeezenet1_0: it needs at least 21",
+        "spec.yaml: train.image_size: image_size 16 is too small for squeezenet1_0: it needs",
     ),
     (
         "vit-patches-do-not-tile",

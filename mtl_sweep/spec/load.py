@@ -80,6 +80,8 @@ def _read_yaml(text: str, file: str) -> dict[str, Any]:
         raw = load_yaml(text)
     except YamlProblem as exc:
         raise SpecError(file, exc.where, exc.message) from None
+    except ValueError as exc:  # e.g. an integer literal of over 4,300 digits
+        raise SpecError(file, "", f"cannot read a value: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -108,10 +110,13 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     parts = key.strip().split(".")
     if not sep or not key.strip() or any(not p for p in parts):
         raise SpecError("--set", item, "expected key.path=value, e.g. train.epochs=3")
-    try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
-    except yaml.YAMLError:
-        raise SpecError("--set", key, f"cannot parse value {value_text!r} as YAML") from None
+    try:  # the file's guards too: duplicate keys, alias bombs, recursive aliases
+        value = load_yaml(value_text) if value_text.strip() else None
+    except YamlProblem as exc:
+        raise SpecError("--set", key, exc.message) from None
+    except (yaml.YAMLError, ValueError):
+        shown = value_text if len(value_text) <= 60 else f"{value_text[:57]}..."
+        raise SpecError("--set", key, f"cannot parse value {shown!r} as YAML") from None
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         here = ".".join(parts[: i + 1])
@@ -209,7 +214,8 @@ def _spec_error(file: str, exc: ValidationError) -> SpecError:
     else:
         got = first.get("input")
         if not isinstance(got, dict | list):
-            msg = f"{msg} (got {got!r})"
+            shown = repr(got)
+            msg = f"{msg} (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
     locs = {_clean_loc(e["loc"]) for e in errors}
     more = sum(1 for a in locs if not any(a != b and b[: len(a)] == a for b in locs)) - 1
     if more > 0:

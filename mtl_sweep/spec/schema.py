@@ -19,7 +19,7 @@ from pydantic import (
     PrivateAttr,
 )
 
-from mtl_core.settings import Strict, TrainSettings
+from mtl_core.settings import Count, Seed, Strict, TrainSettings
 from mtl_core.sources import Source, SyntheticSource
 
 
@@ -72,7 +72,7 @@ class AffinitySpec(Strict):
 
     Measured on copies, so training is bit-identical with it on (an execution setting)."""
 
-    every: PositiveInt | None = None  # measure every N-th step of each round; None = off
+    every: Count | None = None  # measure every N-th step of each round; None = off
     # What the lookahead steps: the whole trunk (TAG as published), or only the trunk's
     # last weight tensor (the layer GradNorm measures; a cheaper proxy, see the README).
     params: Literal["trunk", "last_shared"] = "trunk"
@@ -82,7 +82,7 @@ class TrainSpec(TrainSettings):
     """How one trial trains (`TrainSettings`), plus execution settings that never enter a
     trial's key. Include rules and stages may override the former."""
 
-    eval_batch_size: PositiveInt = 256  # images per evaluation batch
+    eval_batch_size: Count = 256  # images per evaluation batch
     # auto = cuda if available, else mps, else cpu
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     # threads gathering the next batches (into pinned memory on CUDA) while the model
@@ -105,8 +105,8 @@ class StageSpec(Strict):
 
     source: Source  # imdb_wiki, or synthetic (its IMDB-WIKI-format twin)
     tasks: list[str] = Field(default_factory=lambda: ["age", "gender"])
-    epochs: PositiveInt = 5
-    seed: int = 0  # the job's own seed: every downstream seed shares one job
+    epochs: Count = 5
+    seed: Seed = 0  # the job's own seed: every downstream seed shares one job
     train: dict[str, Any] = Field(default_factory=dict)  # overrides of the trial's train
 
 
@@ -124,7 +124,7 @@ class CellSpec(Strict):
     pretrain: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     weighting: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     weights: Annotated[list[WeightVector] | None, BeforeValidator(_as_weight_list)] = None
-    seed: Annotated[list[int] | None, BeforeValidator(_as_list)] = None
+    seed: Annotated[list[Seed] | None, BeforeValidator(_as_list)] = None
     train: dict[str, Any] = Field(default_factory=dict)  # overrides of the sweep's train
     # Names a reference model (e.g. "DEX"): its trials are counted separately and shown
     # in the report's reference block. None: the cells join the main grid.
@@ -138,7 +138,7 @@ class MatchSpec(Strict):
     backbone: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     pretrain: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     weighting: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
-    seed: Annotated[list[int] | None, BeforeValidator(_as_list)] = None
+    seed: Annotated[list[Seed] | None, BeforeValidator(_as_list)] = None
 
 
 class GridSpec(Strict):
@@ -163,7 +163,7 @@ class GridSpec(Strict):
     weights: Annotated[list[WeightVector], BeforeValidator(_as_weight_list)] = Field(
         default_factory=lambda: [[1.0, 1.0, 1.0, 1.0]]
     )
-    seed: Annotated[list[int], BeforeValidator(_as_list)] = Field(default_factory=lambda: [0])
+    seed: Annotated[list[Seed], BeforeValidator(_as_list)] = Field(default_factory=lambda: [0])
     include: list[CellSpec] = Field(default_factory=list)  # cells added after exclusion
     exclude: list[MatchSpec] = Field(default_factory=list)  # main-grid cells to drop
 

@@ -104,7 +104,9 @@ def check_spec(spec: Spec, file: str) -> None:
         for i, task in enumerate(stage.tasks):
             if task not in SOURCE_TASKS["imdb_wiki"]:
                 fail(f"{where}.tasks[{i}]", f"IMDB-WIKI carries {list(SOURCE_TASKS['imdb_wiki'])}")
-        merged_train(spec.train, stage.train, file, f"{where}.train")
+        _check_budget(
+            merged_train(spec.train, stage.train, file, f"{where}.train"), f"{where}.train", fail
+        )
 
     grid = spec.grid
     _check_budget(spec.train, "train", fail)
