@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, NonNegativeFloat
+from pydantic import BeforeValidator, Field, NonNegativeFloat, model_validator
 
 from mtl_core.registry import Registry
 from mtl_core.settings import Count, Seed, Strict
@@ -34,18 +34,32 @@ class SyntheticSource(Strict):
     nuisance: NonNegativeFloat = 1.0  # scale of pose, lighting, noise and clutter; 0 = clean
 
 
+Root = Annotated[str, Field(min_length=1)]  # "" would silently mean the working folder
+
+
+class _HeldOut(Strict):
+    """A source with no official split: val and test are fractions held out of it."""
+
+    @model_validator(mode="after")
+    def _leaves_a_train_split(self) -> _HeldOut:
+        held = self.val_fraction + self.test_fraction  # type: ignore[attr-defined]
+        if held >= 1:
+            raise ValueError(f"val_fraction + test_fraction is {held:g}: nothing is left to train")
+        return self
+
+
 class ChalearnSource(Strict):
     """ChaLearn LAP 2016 apparent age: {train,valid,test}_gt.csv plus image folders."""
 
     kind: Literal["chalearn"]
-    root: str  # folder holding train_gt.csv, valid_gt.csv, test_gt.csv, train/, valid/, test/
+    root: Root  # folder holding train_gt.csv, valid_gt.csv, test_gt.csv, train/, valid/, test/
 
 
-class ImdbWikiSource(Strict):
+class ImdbWikiSource(_HeldOut):
     """IMDB-WIKI: imdb.mat or wiki.mat plus the face crops. No official split."""
 
     kind: Literal["imdb_wiki"]
-    root: str  # folder holding imdb_crop/ or wiki_crop/
+    root: Root  # folder holding imdb_crop/ or wiki_crop/
     db: Literal["imdb", "wiki"] = "imdb"  # which half of IMDB-WIKI
     val_fraction: float = Field(0.05, gt=0.0, lt=1.0)  # held out for model selection
     test_fraction: float = Field(0.1, gt=0.0, lt=1.0)  # held out for the reported numbers
@@ -58,14 +72,14 @@ class Fer2013Source(Strict):
     """FER2013: fer2013.csv with emotion,pixels,Usage."""
 
     kind: Literal["fer2013"]
-    root: str  # folder holding fer2013.csv
+    root: Root  # folder holding fer2013.csv
 
 
 class CelebASource(Strict):
     """CelebA: list_attr_celeba.txt, list_eval_partition.txt and the aligned images."""
 
     kind: Literal["celeba"]
-    root: str  # folder holding the two list files
+    root: Root  # folder holding the two list files
     images: str = "img_align_celeba"  # image folder, relative to root
 
 
@@ -73,15 +87,15 @@ class CsvSource(Strict):
     """Any gender/smile data as a plain CSV: image,gender,smile,split."""
 
     kind: Literal["csv"]
-    root: str  # folder holding the CSV; image paths in it are relative to this folder
+    root: Root  # folder holding the CSV; image paths in it are relative to this folder
     file: str = "labels.csv"  # the CSV's name inside root
 
 
-class GenkiSource(Strict):
+class GenkiSource(_HeldOut):
     """GENKI-4K: labels.txt plus files/fileNNNN.jpg. No official split."""
 
     kind: Literal["genki"]
-    root: str  # folder holding labels.txt and files/
+    root: Root  # folder holding labels.txt and files/
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     split_seed: Seed = 0  # the split is deterministic from this seed

@@ -212,6 +212,21 @@ CASES = [
         "spec.yaml: train.batch_size: per_epoch splits each batch across the trial's 4 sources",
     ),
     (
+        "held-out-fractions-leave-no-train-split",
+        GOOD.replace(
+            "{kind: synthetic}",
+            "{kind: imdb_wiki, root: /x, val_fraction: 0.6, test_fraction: 0.6}",
+        ),
+        [],
+        "stages.pre.source: val_fraction + test_fraction is 1.2: nothing is left to train",
+    ),
+    (
+        "nested-env-default",
+        "name: t\ndata:\n  age: {kind: chalearn, root: '${MTL_A:-${MTL_B}}'}\n",
+        [],
+        "data.age.root: the default of ${MTL_A:-...} cannot hold a ${VAR}",
+    ),
+    (
         "torchvision-too-small",
         GOOD.replace("[resnet18]", "[resnet18, squeezenet1_0]") + "train: {image_size: 16}\n",
         [],
@@ -284,6 +299,21 @@ def test_env_default_syntax(cli, write_spec, monkeypatch):
     result = cli("plan", str(path), "--offline", "--format", "json")
     assert result.code == 0, result.err
     assert "/data/chalearn" in result.out
+
+
+def test_an_empty_variable_takes_the_default_as_in_the_shell(cli, write_spec, monkeypatch):
+    monkeypatch.setenv("MTL_TEST_EMPTY_ROOT", "")
+    path = write_spec(
+        "name: t\ndata:\n  age: {kind: chalearn, root: '${MTL_TEST_EMPTY_ROOT:-/data/chalearn}'}\n"
+    )
+    result = cli("plan", str(path), "--offline", "--format", "json")
+    assert result.code == 0, result.err
+    assert "/data/chalearn" in result.out
+    # Without a default it is empty, and an empty root (the working folder) is refused.
+    path = write_spec("name: t\ndata:\n  age: {kind: chalearn, root: '${MTL_TEST_EMPTY_ROOT}'}\n")
+    result = cli("plan", str(path), "--offline")
+    assert result.code == 2
+    assert "data.age.root: String should have at least 1 character" in result.err
 
 
 def test_a_plain_file_tracking_uri_is_a_clear_error(cli, write_spec):

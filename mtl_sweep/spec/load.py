@@ -162,10 +162,16 @@ def _expand_env(
 def _substitute(match: re.Match[str], file: str, loc: tuple[object, ...]) -> str:
     """The value of one ${VAR} or ${VAR:-default}; an unset VAR is an error."""
     name, default = match.group(1), match.group(2)
-    if name in os.environ:
+    if default is not None and "${" in default:
+        raise SpecError(
+            file, format_loc(loc), f"the default of ${{{name}:-...}} cannot hold a ${{VAR}}"
+        )
+    if os.environ.get(name):
         return os.environ[name]
-    if default is not None:
+    if default is not None:  # unset or empty, as in the shell's ${VAR:-default}
         return default
+    if name in os.environ:
+        return ""
     raise SpecError(
         file,
         format_loc(loc),
