@@ -87,7 +87,8 @@ def plan(
     "--storage-path",
     default=None,
     metavar="PATH",
-    help="Ray Tune storage for checkpoints (default: $MTL_SWEEP_STORAGE, else Ray's).",
+    help="Ray Tune's own experiment files (default: $MTL_SWEEP_STORAGE, else Ray's); "
+    "trials resume from checkpoints in the cache folder.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show Ray's and Tune's own output.")
 def run(
