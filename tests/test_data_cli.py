@@ -88,6 +88,30 @@ stages:
     assert list((cache / "synthetic").iterdir())
 
 
+def test_check_a_spec_builds_every_size_its_trials_read(data_cli, write_spec, tmp_path: Path):
+    # An include rule trains age at another size: both caches exist before the sweep runs.
+    cache = tmp_path / "cache"
+    spec = write_spec(
+        f"""
+name: sizes
+data:
+  age: {{kind: synthetic, train: 5, val: 2, test: 2, pretrain: 8}}
+  cache_dir: {cache}
+train: {{image_size: 16}}
+grid:
+  tasks: [[age]]
+  include: [{{tasks: [age], label: big, train: {{image_size: 24}}}}]
+"""
+    )
+    r = data_cli("data", "check", str(spec), "--no-progress")
+    assert r.code == 0, r.err
+    assert "(used by: age; 16px cache)" in r.out and "(used by: age; 24px cache)" in r.out
+    decoded = {p.name.split("-")[1] for p in (cache / "decoded").glob("chalearn-*")}
+    assert decoded == {"16px", "24px"}
+    r = data_cli("data", "check", str(spec), "--no-progress", "--image-size", "32")
+    assert "(used by: age; 32px cache)" in r.out and "16px cache" not in r.out
+
+
 def test_check_missing_data_exits_2_naming_the_path(data_cli, tmp_path: Path):
     missing = tmp_path / "no" / "celeba"
     r = data_cli("data", "check", "--source", f"celeba={missing}", "--cache-dir", str(tmp_path))

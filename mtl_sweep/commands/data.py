@@ -131,11 +131,13 @@ def check(
         raise click.UsageError("--set needs a SPEC")
     wanted: list[tuple[dict[str, Any], str, str]] = []  # (source, role, used by)
     size, cache_value = 64, None
+    sizes_of: dict[str, set[int]] = {}  # used by -> the image sizes its trials decode at
     if spec is not None:
         from mtl_sweep.spec.load import load_spec
 
         loaded = load_spec(spec, overrides)
         size, cache_value = loaded.train.image_size, loaded.data.cache_dir
+        sizes_of = _sizes_by_user(loaded, spec)
         for task in TASKS:
             wanted.append((getattr(loaded.data, task).model_dump(mode="json"), task, task))
         for name, stage in loaded.stages.items():
@@ -144,18 +146,46 @@ def check(
         source = parse_source_option(item)
         kind = source["kind"]
         wanted.append((source, SOURCE_TASKS[kind][0], f"--source {kind}"))
-    size = image_size or size
     cache = default_cache_dir(cache_dir or cache_value)
     resolved: dict[Any, list[str]] = {}  # ResolvedSource -> what uses it, in first-seen order
     for source, role, used_by in wanted:
         users = resolved.setdefault(resolve_source(source, role, cache, progress), [])
         if used_by not in users:
             users.append(used_by)
-    reports = [check_source(src, users, size, cache, progress) for src, users in resolved.items()]
-    click.echo("\n\n".join(reports))
-    empty = [f"{src} ({', '.join(e)})" for src in resolved if (e := empty_splits(src, size, cache))]
+    # Every size a trial will read (include rules and stages may set their own), so the
+    # caches the sweep needs are all built here; --image-size picks one.
+    checks = [
+        (src, users, s)
+        for src, users in resolved.items()
+        for s in ([image_size] if image_size else _sizes(users, sizes_of, size))
+    ]
+    click.echo("\n\n".join(check_source(src, u, s, cache, progress) for src, u, s in checks))
+    empty = [
+        f"{src} at {s}px ({', '.join(e)})"
+        for src, _, s in checks
+        if (e := empty_splits(src, s, cache))
+    ]
     if empty:
         raise DataError(f"no usable sample in: {'; '.join(empty)}; see the drops above")
+
+
+def _sizes_by_user(loaded: Any, spec: str) -> dict[str, set[int]]:
+    """For each task and `stage NAME`, the image sizes of the trials or jobs that read it."""
+    from mtl_sweep.expand import expand
+
+    plan = expand(loaded, spec)
+    out: dict[str, set[int]] = {}
+    for trial in plan.trials:
+        for task in trial.tasks:
+            out.setdefault(task, set()).add(trial.config.train.image_size)
+    for job in plan.jobs:
+        out.setdefault(f"stage {job.stage}", set()).add(job.config.train.image_size)
+    return out
+
+
+def _sizes(users: list[str], sizes_of: dict[str, set[int]], default: int) -> list[int]:
+    """The sizes to decode a source at: its users' (sorted), else `default`."""
+    return sorted(set().union(*(sizes_of.get(u, set()) for u in users))) or [default]
 
 
 def parse_source_option(item: str) -> dict[str, Any]:
