@@ -31,6 +31,10 @@ def _train_size(source: Source | None) -> int | None:
 def planned_budget(config: TrialConfig) -> PlannedBudget:
     """The budget `config` will train with, as far as the spec tells (see module docstring)."""
     t = config.train
+    if config.is_pretrain and t.budget.steps is None:
+        # A stage reads the IMDB-WIKI-format set: its train split is what is left after
+        # the held-out split and the cleaning, known only once the data are read.
+        return PlannedBudget(None, dict.fromkeys(config.tasks))
     groups = list(config.source_groups().values())  # tasks that share one source
     if config.matched:
         steps = t.budget.steps

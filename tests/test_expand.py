@@ -302,3 +302,16 @@ def test_plan_counts_a_job_finished_by_another_sweep_as_done_like_run(cli, tmp_p
     planned = json.loads(result.out)
     assert [j["done"] for j in planned["pretrain_jobs"]] == [True]
     assert not any(t["done"] for t in planned["trials"])
+
+
+def test_a_stage_budget_is_known_only_once_its_data_are_read():
+    # A stage's train split is the IMDB-WIKI-format set less held-out and cleaned entries:
+    # the plan cannot size it from the spec (it used the downstream train size instead).
+    from mtl_sweep.budget import planned_budget
+
+    spec = str(SWEEPS / "smoke.yaml")
+    (job,) = expand(load_spec(spec, ()), spec).jobs
+    assert planned_budget(job.config).steps is None
+    fixed = ("stages.tiny.train={budget: {steps: 5}}",)
+    (job,) = expand(load_spec(spec, fixed), spec).jobs
+    assert planned_budget(job.config).steps == 5
