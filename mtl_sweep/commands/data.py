@@ -160,8 +160,9 @@ def check(
         for s in ([image_size] if image_size else _sizes(users, sizes_of, size))
     ]
     click.echo("\n\n".join(check_source(src, u, s, cache, progress) for src, u, s in checks))
+    several = {src for src, _, s in checks if any(o is src and t != s for o, _, t in checks)}
     empty = [
-        f"{src} at {s}px ({', '.join(e)})"
+        f"{src}{f' at {s}px' if src in several else ''} ({', '.join(e)})"
         for src, _, s in checks
         if (e := empty_splits(src, s, cache))
     ]
