@@ -17,6 +17,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
 )
 
@@ -66,7 +67,7 @@ class AugmentSpec(Strict):
 
     @field_validator("scale", "ratio")
     @classmethod
-    def _a_range(cls, value: tuple[float, float], info) -> tuple[float, float]:
+    def _a_range(cls, value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
         # A crop of log(0) aspect or of more than the whole image is NaN in every trial.
         lo, hi = value
         if lo > hi:

@@ -6,6 +6,7 @@ the CLI stays light.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,7 @@ def check(
         for s in ([image_size] if image_size else _sizes(users, sizes_of, size))
     ]
     click.echo("\n\n".join(check_source(src, u, s, cache, progress) for src, u, s in checks))
-    several = {src for src, _, s in checks if any(o is src and t != s for o, _, t in checks)}
+    several = {src for src, n in Counter(src for src, _, _ in checks).items() if n > 1}
     empty = [
         f"{src}{f' at {s}px' if src in several else ''} ({', '.join(e)})"
         for src, _, s in checks
