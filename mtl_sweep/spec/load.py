@@ -115,8 +115,9 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     except YamlProblem as exc:
         raise SpecError("--set", key, exc.message) from None
     except (yaml.YAMLError, ValueError):
-        shown = value_text if len(value_text) <= 60 else f"{value_text[:57]}..."
-        raise SpecError("--set", key, f"cannot parse value {shown!r} as YAML") from None
+        raise SpecError(
+            "--set", key, f"cannot parse value {_short(value_text)!r} as YAML"
+        ) from None
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         here = ".".join(parts[: i + 1])
@@ -133,6 +134,11 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node[last] = value
     else:
         raise SpecError("--set", key, "its parent is not a mapping")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters: a 400-digit number needs no echo in full."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _expand_env(
@@ -220,8 +226,7 @@ def _spec_error(file: str, exc: ValidationError) -> SpecError:
     else:
         got = first.get("input")
         if not isinstance(got, dict | list):
-            shown = repr(got)
-            msg = f"{msg} (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
+            msg = f"{msg} (got {_short(repr(got))})"
     locs = {_clean_loc(e["loc"]) for e in errors}
     more = sum(1 for a in locs if not any(a != b and b[: len(a)] == a for b in locs)) - 1
     if more > 0:
