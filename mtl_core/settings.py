@@ -26,8 +26,9 @@ from pydantic import (
 # (torch.manual_seed refuses seeds past 2**63; a trial derives seeds as seed * 100003).
 MAX_COUNT = 10**9
 MAX_SEED = 2**31 - 1
-Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+# Strict: YAML's `true` is not a count or a seed of 1.
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT, strict=True)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, strict=True)]
 
 
 class Strict(BaseModel):

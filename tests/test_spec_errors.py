@@ -227,6 +227,20 @@ CASES = [
         "data.age.root: the default of ${MTL_A:-...} cannot hold a ${VAR}",
     ),
     (
+        "seed-is-not-a-bool",
+        GOOD.replace("pretrain: [none, pre]", "pretrain: [none, pre]\n  seed: [true]"),
+        [],
+        "grid.seed[0]: Input should be a valid integer (got True)",
+    ),
+    (
+        "unnamed-stage",
+        GOOD.replace("  pre: {", '  "": {').replace(
+            "pretrain: [none, pre]", 'pretrain: [none, ""]'
+        ),
+        [],
+        "stages: a stage needs a name",
+    ),
+    (
         "torchvision-too-small",
         GOOD.replace("[resnet18]", "[resnet18, squeezenet1_0]") + "train: {image_size: 16}\n",
         [],

@@ -97,6 +97,8 @@ def check_spec(spec: Spec, file: str) -> None:
         where = f"stages.{name}"
         if name == "none":
             fail(where, "'none' is reserved for 'no pretraining'; pick another stage name")
+        if not str(name).strip():
+            fail("stages", "a stage needs a name (it names the pretrain column and its runs)")
         if stage.source.kind not in STAGE_SOURCE_KINDS:
             fail(f"{where}.source.kind", f"a stage reads one of {list(STAGE_SOURCE_KINDS)}")
         if not stage.tasks:
