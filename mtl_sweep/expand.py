@@ -269,7 +269,7 @@ def _resolve(
 ) -> tuple[Trial | None, list[str]]:
     notes = ["duplicate task set in grid.tasks"] if cell.duplicate_taskset else []
     if cell.label is not None:
-        notes.append("include repeats a grid cell")
+        notes.append("an include repeats a planned cell (the grid's or another include's)")
     weighed = _weigh(cell, notes)
     if weighed is None:
         return None, ["all of its tasks have zero weight"]
