@@ -93,6 +93,7 @@ def check_spec(spec: Spec, file: str) -> None:
             carriers = [k for k, ts in SOURCE_TASKS.items() if task in ts]
             fail(f"data.{task}.kind", f"{kind!r} has no {task} labels; use one of {carriers}")
 
+    rules = {spec.train.budget.rule}  # budget rules in use: the epoch rule needs per_epoch
     for name, stage in spec.stages.items():
         where = f"stages.{name}"
         if name == "none":
@@ -106,9 +107,9 @@ def check_spec(spec: Spec, file: str) -> None:
         for i, task in enumerate(stage.tasks):
             if task not in SOURCE_TASKS["imdb_wiki"]:
                 fail(f"{where}.tasks[{i}]", f"IMDB-WIKI carries {list(SOURCE_TASKS['imdb_wiki'])}")
-        _check_budget(
-            merged_train(spec.train, stage.train, file, f"{where}.train"), f"{where}.train", fail
-        )
+        stage_train = merged_train(spec.train, stage.train, file, f"{where}.train")
+        _check_budget(stage_train, f"{where}.train", fail)
+        rules.add(stage_train.budget.rule)
 
     grid = spec.grid
     _check_budget(spec.train, "train", fail)
@@ -117,12 +118,13 @@ def check_spec(spec: Spec, file: str) -> None:
         _check_axes(rule, f"grid.include[{i}]", spec, fail)
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
         _check_budget(train, f"grid.include[{i}].train", fail)
+        rules.add(train.budget.rule)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
             fail(f"grid.exclude[{i}]", "an exclude rule needs at least one key to match")
 
-    if "epoch_rule" in spec.data.model_fields_set and not _any_per_epoch(spec, file):
+    if "epoch_rule" in spec.data.model_fields_set and "per_epoch" not in rules:
         fail(
             "data.epoch_rule",
             "sizes an epoch under budget.rule per_epoch, and every trial here has a matched "
@@ -134,14 +136,6 @@ def check_spec(spec: Spec, file: str) -> None:
             expand_task_item(tasks)
         except ValueError as exc:
             fail(f"debug.fail_tasks[{i}]", str(exc))
-
-
-def _any_per_epoch(spec: Spec, file: str) -> bool:
-    """Whether the sweep's train settings, an include rule's or a stage's use per_epoch."""
-    trains = [spec.train]
-    trains += [merged_train(spec.train, r.train, file, "") for r in spec.grid.include]
-    trains += [merged_train(spec.train, s.train, file, "") for s in spec.stages.values()]
-    return any(t.budget.rule == "per_epoch" for t in trains)
 
 
 def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
