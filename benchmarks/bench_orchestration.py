@@ -11,6 +11,11 @@ generates the synthetic data and decodes the caches), so the timing is orchestra
                      (imports, checks, MLflow setup, ray.init, the first actor)
     overhead per run = (wall - startup - sum / concurrency) * concurrency / runs
 
+It also samples the CPU time of the command's whole process tree (cpu_account.py) and
+prints it by role (the driver, the synthetic-face renderers, Ray's trial workers, Ray's
+own processes) up to the first run's start and to the end: on a machine whose cores are
+all busy from the start, startup CPU / cores is the least startup a reordering can reach.
+
 Targets: ratio <= 1.15 (<= 1.10 with --cold) and <= 1.5 s per run.
 
 `--before REV` first runs the same spec with the code of git revision REV (the driver starts
@@ -34,6 +39,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpu_account import TreeSampler
 from revisions import worktree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +55,8 @@ class Measured:
     own: float  # sum of the runs' own times
     concurrency: int
     startup: float
+    cpu_startup: dict[str, float]  # CPU seconds by role, up to the first run's start
+    cpu_total: dict[str, float]  # ... up to the command's exit
 
     @property
     def ideal(self) -> float:
@@ -102,7 +110,9 @@ def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
     start = time.perf_counter()
     # Output to a file: a pipe nobody reads could stall the driver.
     with open(tmp / "run.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with TreeSampler(proc.pid) as sampler:
+            proc.wait()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{code}: mtl-sweep run exited {proc.returncode}; see {tmp / 'run.log'}")
@@ -120,13 +130,16 @@ def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
         print(f"{code}: kept {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
+    first = min(r.info.start_time for r in runs) / 1000
     return Measured(
         code=code,
         runs=len(runs),
         wall=wall,
         own=sum(r.data.metrics["time/trial_s"] for r in runs),
         concurrency=concurrency,
-        startup=min(r.info.start_time for r in runs) / 1000 - start_epoch,
+        startup=first - start_epoch,
+        cpu_startup=sampler.by_role(first),
+        cpu_total=sampler.by_role(time.time()),
     )
 
 
@@ -137,6 +150,12 @@ def show(m: Measured) -> None:
     print(f"  overhead ratio: {m.ratio:.3f}")
     print(f"  startup to the first run: {m.startup:.1f} s")
     print(f"  overhead per run after startup: {m.per_run:.2f} s (target <= 1.5)")
+    cpus = os.cpu_count() or 1
+    for label, cpu in (("to the first run", m.cpu_startup), ("in all", m.cpu_total)):
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        print(f"  CPU seconds {label}: {sum(cpu.values()):.1f} ({parts})")
+    least = sum(m.cpu_startup.values()) / cpus
+    print(f"  startup CPU / {cpus} cores: {least:.1f} s (the startup if every core stays busy)")
 
 
 def main() -> None:
