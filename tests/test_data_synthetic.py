@@ -4,6 +4,8 @@ deterministic, and a spec's synthetic source resolves to its real-format twins."
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from mtl_core.sources import SyntheticSource
 from mtl_core.tasks import EMOTIONS
 from trainables.data import load_split, resolve_source
+from trainables.data.parallel import default_workers
 from trainables.data.synthetic.attributes import HAPPY, draw_labels, draw_look
 from trainables.data.synthetic.expressions import EXPRESSIONS
 from trainables.data.synthetic.render import render_face
@@ -183,3 +186,33 @@ def test_rendered_pixels_are_pinned_to_the_generator_version() -> None:
         h.update(render_face(labels, look, rng, (64, 78) if i % 2 else (48, 48)).tobytes())
     assert GENERATOR_VERSION == 1
     assert h.hexdigest() == PINNED_PIXELS, "the drawing changed: bump GENERATOR_VERSION"
+
+
+UNGUARDED_SCRIPT = """
+import sys
+from pathlib import Path
+from mtl_core.sources import SyntheticSource
+from trainables.data.synthetic.write import ensure_synthetic
+
+# No `if __name__ == "__main__":`: each spawned renderer runs this line again.
+source = SyntheticSource(train=512, val=4, test=4, pretrain=4, seed=0)
+ensure_synthetic(source, Path(sys.argv[1]), progress=False)
+"""
+
+
+@pytest.mark.skipif(default_workers() < 2, reason="faces render in this process on one core")
+def test_a_script_without_a_main_guard_gets_an_error_instead_of_a_hang(tmp_path: Path) -> None:
+    # Before: each spawned worker re-ran the script and waited on the cache lock its
+    # parent held, while the parent waited for the workers.
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr
+    assert "synthetic-face worker process died" in proc.stderr.splitlines()[-1]
+    assert not list((tmp_path / "cache" / "synthetic").glob("*/done"))  # nothing half built

@@ -18,6 +18,7 @@ import multiprocessing
 import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,24 @@ class Stopped(Exception):
     """Rendering was asked to stop (the caller is giving up, e.g. on an error)."""
 
 
+UNGUARDED = (
+    "synthetic faces render in spawned worker processes, which import the main script "
+    'again: guard the script\'s entry point with `if __name__ == "__main__":`'
+)
+
+
+def refuse_in_spawned_import() -> None:
+    """Raise when called by a spawned worker still importing its parent's main script.
+
+    Such a call comes from a script without a main guard. Left alone it would wait for
+    the data its parent is building (and holds the lock of) while the parent waits for
+    it: a hang instead of an error.
+    """
+    # multiprocessing's spawn sets this while the child imports the parent's main module.
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(UNGUARDED)
+
+
 def render_jobs(
     jobs: list[Job],
     source: SyntheticSource,
@@ -51,6 +70,7 @@ def render_jobs(
     MIN_PARALLEL faces, else this process alone.
     stop: when set (from another thread), raise Stopped after the chunks in flight.
     """
+    refuse_in_spawned_import()
     stop = stop or threading.Event()
     total = sum(n for _, _, n in jobs)
     if workers is None:
@@ -97,7 +117,13 @@ def _in_processes(
             finished, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in finished:
                 i = pending.pop(future)
-                done[i] = future.result()
+                try:
+                    done[i] = future.result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        f"a synthetic-face worker process died ({exc}): killed, out of "
+                        f"memory, or {UNGUARDED}"
+                    ) from None
                 bar.update(chunks[i][3] - chunks[i][2])
     finally:
         # On an error or Ctrl-C, drop the queued chunks instead of rendering them all.

@@ -36,7 +36,7 @@ from trainables.data import drops
 from trainables.data.atomic import build_once
 from trainables.data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look
 from trainables.data.synthetic.celeba_attributes import CELEBA_ATTRIBUTES
-from trainables.data.synthetic.pool import render_jobs
+from trainables.data.synthetic.pool import refuse_in_spawned_import, render_jobs
 from trainables.data.synthetic.render import face_box, render_face
 from trainables.progress_bar import progress_bar
 
@@ -102,6 +102,7 @@ def ensure_synthetic(
     build, leaving nothing behind.
     """
     target = Path(cache_dir) / "synthetic" / synthetic_key(source)
+    refuse_in_spawned_import()  # before waiting on the lock a spawning parent may hold
     return build_once(target, lambda tmp: write_synthetic(tmp, source, progress, stop=stop))
 
 
