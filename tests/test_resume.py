@@ -89,6 +89,29 @@ def test_a_resumed_trial_with_dropout_is_bit_identical(tmp_path, case):
     assert tests and tests == {k: result[k] for k in tests}
 
 
+def test_a_trial_resumed_after_a_round_that_did_not_improve_is_bit_identical(tmp_path, monkeypatch):
+    # Val scores by round 1.0, 2.0, 0.5: round 1's checkpoint holds the model's own tensors
+    # apart from round 0's best weights, and the resumed round 2 trains on from them.
+    import trainables.trainable as trainable
+
+    overrides = [*CASES["mobilenet"], "train.epochs=2", "train.eval_every=2"]
+    results = []
+    for name, fail in (("straight", None), ("retried", 2)):
+        scores = iter([1.0, 2.0, 0.5])
+        monkeypatch.setattr(trainable, "selection_score", lambda *a, s=scores: next(s))
+        request = _request(tmp_path / name, overrides, fail_epoch=fail)
+        if fail is not None:
+            with pytest.raises(InjectedFailure):
+                run_trial(request)
+        results.append((run_trial(request), _best_weights(request)))
+    (straight, a), (retried, b) = results
+    assert straight["best_step"] == retried["best_step"] == 6  # round 2's last step
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), name
+    tests = {k: v for k, v in straight.items() if k.startswith("test/")}
+    assert tests and tests == {k: retried[k] for k in tests}
+
+
 def test_restandardise_keeps_the_heads_predictions_and_adopts_the_new_scale():
     torch.manual_seed(0)
     head = AgeRegression(8, init_age=52.0, scale=9.0)  # as pretrained on IMDB-WIKI
