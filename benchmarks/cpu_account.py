@@ -21,8 +21,8 @@ GROUPS = ("driver", "synthetic faces", "trial workers", "Ray's own processes")
 
 @dataclass
 class _Proc:
-    role: str
-    named: bool  # its command line is final (Ray's processes rename themselves "ray::...")
+    pid: int
+    cmdlines: set[str] = field(default_factory=set)  # Ray's workers rename themselves
     samples: list[tuple[float, float]] = field(default_factory=list)  # (epoch s, CPU s)
 
     def cpu_at(self, when: float) -> float:
@@ -35,13 +35,15 @@ class _Proc:
         return used
 
 
-def role(pid: int, root: int, cmdline: str) -> str:
-    """The group a process of the tree belongs to, from its command line."""
+def role(pid: int, root: int, cmdlines: set[str]) -> str:
+    """The group a process of the tree belongs to, from every command line it showed (a
+    new worker first shows its parent's, then its script's, then the title Ray sets)."""
     if pid == root:
         return "driver"
-    if "multiprocessing" in cmdline:  # the spawned face renderers and their tracker
+    if any("multiprocessing" in c for c in cmdlines):  # face renderers and their tracker
         return "synthetic faces"
-    if cmdline.startswith(("ray::IDLE", "ray::ImplicitFunc")) or "default_worker.py" in cmdline:
+    worker = ("ray::IDLE", "ray::ImplicitFunc")
+    if any(c.startswith(worker) or "default_worker.py" in c for c in cmdlines):
         return "trial workers"  # Ray's worker processes, which Tune's trial actors run in
     return "Ray's own processes"  # GCS, raylet, dashboard, agents, monitors
 
@@ -81,20 +83,16 @@ class TreeSampler:
                 # Keep one handle per pid: psutil's own checks then notice a reused pid.
                 proc = self._handles.setdefault(proc.pid, proc)
                 cpu = proc.cpu_times()
-                entry = self.procs.get(proc.pid)
-                if entry is None or not entry.named:
-                    cmdline = " ".join(proc.cmdline())
-                    named = cmdline.startswith("ray::") or "ray" not in cmdline
-                    entry = self.procs[proc.pid] = _Proc(
-                        role(proc.pid, self.root, cmdline), named, entry.samples if entry else []
-                    )
+                cmdline = " ".join(proc.cmdline())
             except psutil.Error:
                 continue
+            entry = self.procs.setdefault(proc.pid, _Proc(proc.pid))
+            entry.cmdlines.add(cmdline)
             entry.samples.append((now, cpu.user + cpu.system))
 
     def by_role(self, until: float) -> dict[str, float]:
         """CPU seconds per group used by the epoch time `until`, in GROUPS order."""
         totals: dict[str, float] = defaultdict(float)
         for proc in self.procs.values():
-            totals[proc.role] += proc.cpu_at(until)
+            totals[role(proc.pid, self.root, proc.cmdlines)] += proc.cpu_at(until)
         return {g: totals.get(g, 0.0) for g in GROUPS}
