@@ -49,8 +49,11 @@ def main() -> None:
     def other() -> dict:  # it did not: the model's own tensors, not copied
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "best": best}
 
-    layouts = {"baseline (copy, best apart)": baseline, "improved round": improved}
-    layouts["other round"] = other
+    layouts = {
+        "baseline (copy, best apart)": baseline,
+        "improved round": improved,
+        "other round": other,
+    }
     seconds: dict[str, list[float]] = {name: [] for name in layouts}
     size: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,8 +53,7 @@ class TreeSampler:
 
     def __init__(self, root: int, interval: float = 0.25) -> None:
         self.root, self.interval = root, interval
-        self.procs: dict[int, _Proc] = {}
-        self._handles: dict[int, psutil.Process] = {}
+        self.procs: dict[tuple[int, float], _Proc] = {}  # by (pid, creation time)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
 
@@ -73,20 +72,20 @@ class TreeSampler:
 
     def _sample(self) -> None:
         try:
-            root = self._handles.get(self.root) or psutil.Process(self.root)
+            root = psutil.Process(self.root)
             tree = [root, *root.children(recursive=True)]
         except psutil.Error:  # the command has exited
             return
         now = time.time()
         for proc in tree:
             try:
-                # Keep one handle per pid: psutil's own checks then notice a reused pid.
-                proc = self._handles.setdefault(proc.pid, proc)
+                # The creation time tells a reused pid's new process from the old one.
+                key = (proc.pid, proc.create_time())
                 cpu = proc.cpu_times()
                 cmdline = " ".join(proc.cmdline())
             except psutil.Error:
                 continue
-            entry = self.procs.setdefault(proc.pid, _Proc(proc.pid))
+            entry = self.procs.setdefault(key, _Proc(proc.pid))
             entry.cmdlines.add(cmdline)
             entry.samples.append((now, cpu.user + cpu.system))
 
