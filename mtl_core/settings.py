@@ -7,7 +7,9 @@ below the spec reads every setting from one typed object and never supplies a de
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -19,6 +21,7 @@ from pydantic import (
     PositiveInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 # Bounds for spec integers: sizes and counts stay where budget arithmetic is finite (a
@@ -32,9 +35,73 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED, strict=True)]
 
 
 class Strict(BaseModel):
-    """Frozen, and unknown keys fail (STYLE.md 1); numbers must be finite."""
+    """Frozen, and unknown keys fail (STYLE.md 1); numbers must be finite, and true/false
+    is only a value of yes/no settings (pydantic alone would read YAML's `true` as 1.0)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_values(cls, data: Any) -> Any:
+        # Model-level: a field validator may not run before a union's discriminator field.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if field is None or _admits_bool(field.annotation):
+                    continue
+                at = _bool_at(value)
+                if at is not None:
+                    raise BooleanValue((name, *at))
+        return data
+
+
+class BooleanValue(ValueError):
+    """true/false where a setting takes a number or a name; `at` is the path below the
+    model that refused it, for the spec's error message."""
+
+    def __init__(self, at: tuple[str | int, ...]) -> None:
+        super().__init__(
+            "true/false is not a value of this setting (YAML reads true, false, yes, no, on "
+            "and off as true/false)"
+        )
+        self.at = at
+
+
+def error_path(error: Mapping[str, Any]) -> tuple[int | str, ...]:
+    """A pydantic error's location (from `ValidationError.errors()`); a refused true/false
+    is located at its key below the model that refused it."""
+    below = (error.get("ctx") or {}).get("error")
+    return tuple(error["loc"]) + (below.at if isinstance(below, BooleanValue) else ())
+
+
+@cache
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field's type holds true/false itself, or leaves the check to where its
+    value is validated (a nested model, or Any)."""
+    if annotation is bool or annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    if get_origin(annotation) is Literal:
+        return any(isinstance(a, bool) for a in get_args(annotation))
+    return any(_admits_bool(a) for a in get_args(annotation))
+
+
+def _bool_at(value: Any) -> tuple[str | int, ...] | None:
+    """The path to the first true/false in `value` (() for itself), or None."""
+    if isinstance(value, bool):
+        return ()
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        at = _bool_at(item)
+        if at is not None:
+            return (key, *at)
+    return None
 
 
 class OptimizerSpec(Strict):

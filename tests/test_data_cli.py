@@ -39,6 +39,21 @@ def test_synth_writes_every_format_and_refuses_a_non_empty_folder(data_cli, tmp_
     assert data_cli("data", "synth", "--out", str(tmp_path / "x"), "--train", "0").code == 2
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--seed", "-1"], "--seed"),  # a traceback from the schema before
+        (["--train", "2000000000"], "--train"),
+        (["--nuisance", "nan"], "--nuisance: Input should be a finite number"),
+    ],
+)
+def test_synth_refuses_knobs_outside_the_schema(data_cli, tmp_path: Path, args, expected):
+    r = data_cli("data", "synth", "--out", str(tmp_path / "x"), *args, "--no-progress")
+    assert r.code == 2, r
+    assert expected in r.err and "Traceback" not in r.err + r.out
+    assert not (tmp_path / "x").exists()
+
+
 def test_check_sources_prints_counts_drops_and_labels(data_cli, tmp_path: Path):
     out = tmp_path / "faces"
     assert data_cli("data", "synth", "--out", str(out), *SMALL, "--no-progress").code == 0

@@ -230,7 +230,27 @@ CASES = [
         "seed-is-not-a-bool",
         GOOD.replace("pretrain: [none, pre]", "pretrain: [none, pre]\n  seed: [true]"),
         [],
-        "grid.seed[0]: Input should be a valid integer (got True)",
+        "grid.seed[0]: true/false is not a value of this setting",
+    ),
+    # pydantic alone reads YAML's true/yes/on as 1.0: a weight or a rate of `true` ran.
+    (
+        "weight-is-not-a-bool",
+        "name: t\ngrid: {tasks: [all], weights: [{age: 2, smile: true}]}\n",
+        [],
+        "grid.weights[0].smile: true/false is not a value of this setting",
+    ),
+    ("rate-is-not-yes", GOOD + "train: {optimizer: {lr: yes}}\n", [], "train.optimizer.lr: true"),
+    (
+        "include-rate-is-not-a-bool",
+        "name: t\ngrid: {include: [{tasks: [[age]], train: {optimizer: {weight_decay: off}}}]}\n",
+        [],
+        "grid.include[0].train.optimizer.weight_decay: true/false is not a value",
+    ),
+    (
+        "override-cpu-is-not-a-bool",
+        None,
+        ["--set", "resources.cpu=on"],
+        "resources.cpu: true/false is not a value of this setting",
     ),
     (
         "unnamed-stage",

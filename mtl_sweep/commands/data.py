@@ -15,8 +15,9 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from mtl_core.cachedir import default_cache_dir
-from mtl_core.errors import DataError, UserError
+from mtl_core.errors import DataError, UserError, format_loc
 from mtl_core.files import atomic_path
+from mtl_core.settings import MAX_COUNT, MAX_SEED, error_path
 from mtl_core.sources import SOURCE_TASKS, Source, SyntheticSource
 from mtl_core.tasks import TASKS
 
@@ -31,11 +32,11 @@ def data() -> None:
 
 # The synthetic knobs, as options: (name, click type, help). Defaults come from the schema.
 _KNOBS = (
-    ("train", click.IntRange(min=1), "Train images per dataset."),
-    ("val", click.IntRange(min=1), "Val images per dataset."),
-    ("test", click.IntRange(min=1), "Test images per dataset."),
-    ("pretrain", click.IntRange(min=1), "IMDB-WIKI-format images, before cleaning."),
-    ("seed", int, "Same seed and sizes, same bytes."),
+    ("train", click.IntRange(1, MAX_COUNT), "Train images per dataset."),
+    ("val", click.IntRange(1, MAX_COUNT), "Val images per dataset."),
+    ("test", click.IntRange(1, MAX_COUNT), "Test images per dataset."),
+    ("pretrain", click.IntRange(1, MAX_COUNT), "IMDB-WIKI-format images, before cleaning."),
+    ("seed", click.IntRange(0, MAX_SEED), "Same seed and sizes, same bytes."),
     ("nuisance", click.FloatRange(min=0), "Pose, lighting, noise and clutter; 0 = clean."),
 )
 
@@ -61,7 +62,11 @@ def synth(out: str, progress: bool, **knobs: Any) -> None:
     target = Path(out).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} exists and is not an empty folder; pick a new --out")
-    source = SyntheticSource(**knobs)
+    try:
+        source = SyntheticSource(**knobs)
+    except ValidationError as exc:  # the options' ranges are the schema's; this is a backstop
+        err = exc.errors()[0]
+        raise UserError(f"--{format_loc(error_path(err))}: {err['msg']}") from None
     # Written next to the target and renamed at the end: no half-written OUT on failure.
     with atomic_path(target, directory=True) as tmp:
         written = write_synthetic(tmp, source, progress)
@@ -195,7 +200,6 @@ def parse_source_option(item: str) -> dict[str, Any]:
 
     Values are read as YAML scalars (`max_images=100` is a number, `db=wiki` a string).
     """
-    from mtl_core.errors import format_loc
 
     head, *pairs = item.split(",")
     kind, sep, root = head.partition("=")
@@ -217,7 +221,7 @@ def parse_source_option(item: str) -> dict[str, Any]:
         _SOURCE.validate_python(source)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = format_loc(err["loc"][1:]) or "kind"
+        where = format_loc(error_path(err)[1:]) or "kind"
         msg = f"unknown setting for {kind}" if err["type"] == "extra_forbidden" else err["msg"]
         raise UserError(f"--source {item!r}: {where}: {msg}") from None
     return source

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from mtl_core.errors import SpecError, format_loc
+from mtl_core.settings import error_path
 from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS
 from mtl_sweep.spec.redact import is_secret
@@ -209,8 +210,8 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 def _spec_error(file: str, exc: ValidationError) -> SpecError:
     errors = exc.errors()
     # Within a union, the branch that got furthest names the most useful path.
-    first = max(errors, key=lambda e: len(_clean_loc(e["loc"])))
-    loc = _clean_loc(first["loc"])
+    first = max(errors, key=lambda e: len(_clean_loc(error_path(e))))
+    loc = _clean_loc(error_path(first))
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = f"unknown key {str(loc[-1])!r}" if loc else "unknown key"
@@ -227,7 +228,7 @@ def _spec_error(file: str, exc: ValidationError) -> SpecError:
         got = first.get("input")
         if not isinstance(got, dict | list):
             msg = f"{msg} (got {_short(repr(got))})"
-    locs = {_clean_loc(e["loc"]) for e in errors}
+    locs = {_clean_loc(error_path(e)) for e in errors}
     more = sum(1 for a in locs if not any(a != b and b[: len(a)] == a for b in locs)) - 1
     if more > 0:
         msg += f" (+{more} more problem{'s' if more > 1 else ''})"

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from mtl_core.backbones import check_backbone
 from mtl_core.errors import SpecError, format_loc
+from mtl_core.settings import error_path
 from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS, expand_task_item
 from mtl_core.weightings import WEIGHTINGS
@@ -65,7 +66,7 @@ def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: s
         return TrainSpec.model_validate(merged)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = format_loc([where, *first["loc"]])
+        loc = format_loc([where, *error_path(first)])
         msg = first["msg"].removeprefix("Value error, ")  # our validators' own words
         msg = "unknown key" if first["type"] == "extra_forbidden" else msg
         raise SpecError(file, loc, msg) from None
