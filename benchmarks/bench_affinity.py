@@ -52,7 +52,7 @@ def batches(n: int, batch: int, size: int) -> list[Batch]:
 
 def seconds_per_step(args: argparse.Namespace, every: int | None, rounds: int) -> list[float]:
     """Per-round mean step seconds; rounds of `args.steps` steps from one trained state."""
-    device = resolve_device("auto")
+    device = resolve_device("auto", 1)
     torch.manual_seed(0)
     model = build_model(args.backbone, TASKS, image_size=args.image_size).to(device)
     weighting = build_weighting("fixed", TASKS, dict.fromkeys(TASKS, 1.0), {})
@@ -92,7 +92,7 @@ def main() -> None:
         plain += seconds_per_step(args, None, 1)
         probed += seconds_per_step(args, args.every, 1)
     base, with_probe = statistics.median(plain), statistics.median(probed)
-    device = resolve_device("auto")
+    device = resolve_device("auto", 1)
     print(
         f"device: {device}, {args.backbone}, {args.image_size}x{args.image_size}, batch "
         f"{args.batch_size}, threads {args.threads}, four tasks, every {args.every}, "

@@ -59,7 +59,7 @@ train:
   device: {device}
   workers: {workers}
 {compile}grid: {{tasks: [[age, gender, emotion, smile]], backbone: {backbone}}}
-resources: {{cpu: {threads}}}
+resources: {{cpu: {threads}, gpu: {gpu}}}
 """
 
 
@@ -132,6 +132,7 @@ def trainable_run(cfg: BenchConfig, root: Path, workers: int, compile: bool = Fa
         compile="  compile: true\n" if compile else "",  # absent: runs on older trees too
         backbone=cfg.backbone,
         threads=cfg.threads,
+        gpu=int(resolve_device(cfg.device, 1).type == "cuda"),  # the bench has the GPU to itself
     )
     spec = parse_spec(text, "bench.yaml")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -174,7 +175,7 @@ def _interleaved(cfg: BenchConfig, root: Path) -> dict[str, dict]:
 def measure(cfg: BenchConfig, root: Path) -> dict[str, Any]:
     """Every comparison for one backbone; ratios are against a baseline run just before."""
     torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, 1)
     cuda = device.type == "cuda"
     out: dict[str, Any] = {
         "config": asdict(cfg),

@@ -184,6 +184,7 @@ def trial(mode: dict[str, Any], work: Path) -> dict[str, Any]:
         "train.epochs=3",
         f"train.image_size={size}",
         f"train.device={device}",
+        f"resources.gpu={int(device == 'cuda')}",
         f"train.workers={mode['workers'][-1]}",
     ]
     spec = load_spec(REPO / "sweeps" / "smoke.yaml", overrides)

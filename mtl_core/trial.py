@@ -178,6 +178,9 @@ class Execution:
     # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
     # by key: a retry, or the next `run` after an interruption, continues from it.
     checkpoint_dir: str | None = None
+    # resources.gpu: what the trial asked Ray for. `auto` takes CUDA only with a share of a
+    # GPU: Ray (>= 2.48) leaves CUDA_VISIBLE_DEVICES alone for a trial that asked for none.
+    gpus: float = 0.0
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""
@@ -191,6 +194,7 @@ class Execution:
             "eval_batch_size",
             "affinity_every",
             "affinity_params",
+            "gpus",
         )
         return {f"run.{k}": str(getattr(self, k)) for k in shown}
 

@@ -136,6 +136,12 @@ CASES = [
     ("exclude-empty", "name: t\ngrid: {exclude: [{}]}\n", [], "grid.exclude[0]"),
     ("bad-device", "name: t\ntrain: {device: gpu0}\n", [], "train.device"),
     (
+        "cuda-without-a-gpu-share",
+        "name: t\ntrain: {device: 'cuda:1'}\n",
+        [],
+        "train.device: cuda:1 with resources.gpu 0: Ray would reserve no GPU",
+    ),
+    (
         "include-execution-key",
         "name: t\ngrid: {include: [{train: {device: cpu}}]}\n",
         [],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from mtl_sweep.store.tracker import Tracker
 from trainables.data import Batch
 from trainables.loop import NonFiniteLoss, StepContext, masked_losses, train_one_epoch
 from trainables.models import build_model
-from trainables.trainable import InjectedFailure, run_trial
+from trainables.trainable import InjectedFailure, resolve_device, run_trial
 from trainables.weighting import build_weighting
 
 from .conftest import SWEEPS
@@ -105,6 +106,20 @@ def _batch(mask_age, mask_gender):
         mask={"age": torch.tensor(mask_age), "gender": torch.tensor(mask_gender)},
         age_std=torch.full((n,), float("nan")),
     )
+
+
+def test_auto_takes_cuda_only_for_a_trial_that_asked_ray_for_a_gpu(monkeypatch):
+    # Ray leaves CUDA_VISIBLE_DEVICES alone for a trial with no GPU share: `auto` picking
+    # the card anyway put every CPU-scheduled trial on it, unaccounted.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto", 0).type == "cpu"
+    assert resolve_device("auto", 0.25).type == "cuda"
+    assert resolve_device("cpu", 1).type == "cpu"
+    spec = load_spec(SWEEPS / "smoke.yaml", ["resources.gpu=0.5"])
+    ctx = RunContext(spec, "sqlite://", "1", None, Path("/c"))
+    request = trial_request(expand(spec).trials[0], ctx)
+    assert request.execution.gpus == 0.5 and request.execution.params()["run.gpus"] == "0.5"
 
 
 def test_masked_losses_ignore_missing_labels():

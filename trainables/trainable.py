@@ -44,10 +44,12 @@ class InjectedFailure(RuntimeError):
     """Raised on purpose by `debug.fail_tasks` (tests of failure handling)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA if present, else MPS, else CPU; anything else is passed to torch."""
+def resolve_device(name: str, gpus: float) -> torch.device:
+    """`auto` is CUDA if the trial asked for a GPU (`gpus`, resources.gpu) and one is
+    present, else MPS, else CPU; anything else is passed to torch."""
     if name == "auto":
-        if torch.cuda.is_available():
+        # Without a GPU share, Ray reserved none: every trial on the card would oversubscribe it.
+        if gpus > 0 and torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
@@ -149,7 +151,7 @@ def _setup(
     cfg, ex = request.config, request.execution
     torch.set_num_threads(ex.threads)
     seed_everything(cfg.seed)
-    device = resolve_device(ex.device)
+    device = resolve_device(ex.device, ex.gpus)
     tracker.log_params(
         {**C.flatten_params(cfg.identity()), **ex.params(), "trial_key": request.key}
     )

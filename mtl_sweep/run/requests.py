@@ -55,6 +55,7 @@ class RunContext:
             affinity_params=train.affinity.params,
             fail_epoch=fail_epoch,
             checkpoint_dir=str(self.checkpoint_dir(key)),
+            gpus=self.spec.resources.gpu,
         )
 
 

@@ -94,6 +94,13 @@ def check_spec(spec: Spec, file: str) -> None:
             carriers = [k for k, ts in SOURCE_TASKS.items() if task in ts]
             fail(f"data.{task}.kind", f"{kind!r} has no {task} labels; use one of {carriers}")
 
+    if spec.train.device.startswith("cuda") and spec.resources.gpu == 0:
+        fail(
+            "train.device",
+            f"{spec.train.device} with resources.gpu 0: Ray would reserve no GPU, so every "
+            "trial would share the card unaccounted; set resources.gpu (a fraction such as "
+            "0.25 puts four trials on one card)",
+        )
     rules = {spec.train.budget.rule}  # budget rules in use: the epoch rule needs per_epoch
     for name, stage in spec.stages.items():
         where = f"stages.{name}"
