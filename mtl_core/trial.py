@@ -179,7 +179,8 @@ class Execution:
     # by key: a retry, or the next `run` after an interruption, continues from it.
     checkpoint_dir: str | None = None
     # resources.gpu: what the trial asked Ray for. `auto` takes CUDA only with a share of a
-    # GPU: Ray (>= 2.48) leaves CUDA_VISIBLE_DEVICES alone for a trial that asked for none.
+    # GPU: Ray (2.60 here; ray-project/ray#54868) leaves CUDA_VISIBLE_DEVICES alone for a
+    # trial that asked for none.
     gpus: float = 0.0
 
     def params(self) -> dict[str, str]:
