@@ -3,6 +3,10 @@
 w_t(e) = K exp(r_t / T) / sum_k exp(r_k / T), with r_t = L_t(e-1) / L_t(e-2), the ratio
 of task t's mean loss over the two previous epochs, K tasks and temperature T. The
 weights sum to K; the first two epochs use w_t = 1.
+
+Here an "epoch" is a round of the trial (`end_epoch` is called after each): an epoch under
+the per_epoch budget, `train.eval_every` steps under the matched one, where a budget of
+a few epochs would otherwise keep every weight at 1.
 """
 
 from __future__ import annotations
