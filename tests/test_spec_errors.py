@@ -361,3 +361,9 @@ def test_a_plain_file_tracking_uri_is_a_clear_error(cli, write_spec):
     result = cli("plan", str(path), "--tracking-uri", "./mlruns")
     assert result.code == 2
     assert result.err.startswith("error: tracking URI './mlruns' has no scheme")
+
+
+def test_offline_with_a_tracking_uri_is_refused_not_ignored(cli, write_spec):
+    result = cli("plan", str(write_spec(GOOD)), "--offline", "--tracking-uri", "bogus://x")
+    assert result.code == 2
+    assert "--offline reads no tracking store" in result.err

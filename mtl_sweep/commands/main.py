@@ -1,7 +1,8 @@
 """The `mtl-sweep` command line: plan, run, report, data.
 
-Every command resolves the tracking store the same way (--tracking-uri, the spec,
-$MLFLOW_TRACKING_URI, sqlite:///mlflow.db). User errors print one line and exit 2.
+Every command resolves the tracking store the same way (--tracking-uri, the spec where the
+command reads one, $MLFLOW_TRACKING_URI, sqlite:///mlflow.db). User errors print one line
+and exit 2.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def plan(
     from mtl_sweep.expand import expand
     from mtl_sweep.spec.load import load_spec
 
+    if offline and tracking_uri is not None:
+        raise UserError("--offline reads no tracking store: drop --tracking-uri or --offline")
     loaded = load_spec(spec, overrides)
     expanded = expand(loaded, spec)
     done: set[str] = set()
