@@ -224,13 +224,21 @@ def test_a_source_without_kind_is_synthetic():
 
 
 def test_settings_that_do_not_apply_leave_keys_alone():
-    base = {t.key for t in plan_of(YAML_A).trials}
-    for override in (
-        "train.optimizer.momentum=0.5",
-        "train.schedule.gamma=0.5",
-        "train.eval_batch_size=32",
-    ):
-        assert {t.key for t in plan_of(YAML_A, override).trials} == base, override
+    # Momentum and a step schedule's gamma are read by an include rule's sgd/step trials
+    # only (written where nothing reads them, they are refused: test_spec_errors).
+    text = YAML_A.replace(
+        "  seed: [0, 1]\n",
+        "  seed: [0, 1]\n  include: [{tasks: [[smile]], backbone: [resnet18], pretrain: [none],"
+        " seed: [0], train: {optimizer: {name: sgd}, schedule: {name: step}}}]\n",
+    )
+    plan = plan_of(text)
+    base = {t.key for t in plan.trials}
+    adamw = {t.key for t in plan.trials if t.config.train.optimizer.name == "adamw"}
+    for override in ("train.optimizer.momentum=0.5", "train.schedule.gamma=0.5"):
+        keys = {t.key for t in plan_of(text, override).trials}
+        assert adamw <= keys, override  # the trials that never read it keep their keys
+        assert len(keys - base) == 1, override  # the include rule's trial reads it
+    assert {t.key for t in plan_of(text, "train.eval_batch_size=32").trials} == base
     # Under per_epoch the epoch rule matters only to trials that read several sources (all
     # four tasks); matched budgets never read it, so there it is refused (test_spec_errors).
     old = "train.budget.rule=per_epoch"

@@ -135,6 +135,28 @@ CASES = [
     ),
     ("exclude-empty", "name: t\ngrid: {exclude: [{}]}\n", [], "grid.exclude[0]"),
     ("bad-device", "name: t\ntrain: {device: gpu0}\n", [], "train.device"),
+    # A key that no trial reads is refused, not ignored.
+    (
+        "momentum-without-sgd",
+        GOOD + "train: {optimizer: {name: adam, momentum: 0.5}}\n",
+        [],
+        "train.optimizer.momentum: read by sgd only, and the optimizer is adam: remove it",
+    ),
+    (
+        "stage-dwa",
+        GOOD.replace(
+            "tasks: [age, gender]}", "tasks: [age, gender], train: {dwa: {temperature: 3}}}"
+        )
+        + "  weighting: [dwa]\n",
+        [],
+        "stages.pre.train.dwa.temperature: read by the dwa weighting only, and these trials use",
+    ),
+    (
+        "gamma-on-cosine",
+        None,
+        ["--set", "train.schedule.gamma=0.5"],
+        "train.schedule.gamma: read by the step schedule only, and the schedule is cosine",
+    ),
     (
         "cuda-without-a-gpu-share",
         "name: t\ntrain: {device: 'cuda:1'}\n",
@@ -367,3 +389,14 @@ def test_offline_with_a_tracking_uri_is_refused_not_ignored(cli, write_spec):
     result = cli("plan", str(write_spec(GOOD)), "--offline", "--tracking-uri", "bogus://x")
     assert result.code == 2
     assert "--offline reads no tracking store" in result.err
+
+
+def test_a_key_read_by_an_include_rule_that_inherits_it_is_accepted(cli, write_spec):
+    # paper.yaml's shape: momentum under adamw at the top, read by an sgd include rule.
+    text = GOOD.replace(
+        "grid:\n", "grid:\n  include: [{tasks: [[age]], train: {optimizer: {name: sgd}}}]\n"
+    )
+    result = cli(
+        "plan", str(write_spec(text + "train: {optimizer: {momentum: 0.5}}\n")), "--offline"
+    )
+    assert result.code == 0, result.err

@@ -121,6 +121,7 @@ def check_spec(spec: Spec, file: str) -> None:
 
     grid = spec.grid
     _check_budget(spec.train, "train", fail)
+    _check_read(spec, file, fail)
     _check_axes(grid, "grid", spec, fail)
     for i, rule in enumerate(grid.include):
         _check_axes(rule, f"grid.include[{i}]", spec, fail)
@@ -157,6 +158,76 @@ def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
         fail(f"{where}.eval_every", "per_epoch validates after every epoch; remove eval_every")
     if train.budget.rule == "per_epoch" and (train.budget.steps or train.budget.reference):
         fail(f"{where}.budget", "steps and reference size a matched budget; rule is per_epoch")
+
+
+def _check_read(spec: Spec, file: str, fail: Any) -> None:
+    """A train key written where none of the trials that inherit it reads it is refused:
+    momentum without sgd, a step schedule's knobs on another schedule, and so on."""
+    grid_weightings = set(spec.grid.weighting)
+    blocks = [(spec.train, grid_weightings, {}, "")]  # (train, weightings, written, where)
+    for name, stage in spec.stages.items():
+        train = merged_train(spec.train, stage.train, file, f"stages.{name}.train")
+        blocks.append((train, {"fixed"}, stage.train, f"stages.{name}.train"))
+    for i, rule in enumerate(spec.grid.include):
+        train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
+        weightings = set(rule.weighting) if rule.weighting is not None else grid_weightings
+        blocks.append((train, weightings, rule.train, f"grid.include[{i}].train"))
+    for train, weightings, written, where in blocks[1:]:
+        unread = _unread(train, weightings)
+        for path in _paths(written):
+            if path in unread:
+                fail(f"{where}.{path}", unread[path])
+    top, top_weightings = spec.train, grid_weightings
+    for path in _paths_set(top):
+        why = _unread(top, top_weightings).get(path)
+        # Read by a stage or an include rule that inherits it: not refused.
+        heirs = [b for b in blocks[1:] if path not in _paths(b[2])]
+        if why and all(path in _unread(t, w) for t, w, _, _ in heirs):
+            fail(f"train.{path}", why)
+
+
+def _unread(train: TrainSpec, weightings: set[str]) -> dict[str, str]:
+    """Train key paths that trials with `train` and these weightings never read -> why."""
+    out: dict[str, str] = {}
+    opt, schedule = train.optimizer.name, train.schedule.name
+    if opt != "sgd":
+        out["optimizer.momentum"] = f"read by sgd only, and the optimizer is {opt}: remove it"
+    if schedule != "step":
+        for key in ("step_size", "gamma"):
+            out[f"schedule.{key}"] = (
+                f"read by the step schedule only, and the schedule is {schedule}: remove it"
+            )
+    if train.age_head == "dex":
+        out["age_loss"] = "read by the regression age head only (dex uses cross-entropy): remove it"
+    used = ", ".join(sorted(weightings))
+    for weighting, keys in (("dwa", ("temperature",)), ("gradnorm", ("alpha", "lr"))):
+        if weighting not in weightings:
+            for key in keys:
+                out[f"{weighting}.{key}"] = (
+                    f"read by the {weighting} weighting only, and these trials use {used}: "
+                    "remove it"
+                )
+    if train.affinity.every is None:
+        out["affinity.params"] = "read only when affinity.every is set: set it or remove this"
+    return out
+
+
+def _paths(written: dict[str, Any], prefix: str = "") -> list[str]:
+    """Key paths of a written mapping, e.g. {'optimizer': {'lr': 1}} -> ['optimizer.lr']."""
+    out = []
+    for key, value in written.items():
+        path = f"{prefix}{key}"
+        out += _paths(value, f"{path}.") if isinstance(value, dict) else [path]
+    return out
+
+
+def _paths_set(model: Any, prefix: str = "") -> list[str]:
+    """Key paths a model's values were written at (pydantic's model_fields_set)."""
+    out = []
+    for key in model.model_fields_set:
+        value, path = getattr(model, key), f"{prefix}{key}"
+        out += _paths_set(value, f"{path}.") if hasattr(value, "model_fields_set") else [path]
+    return out
 
 
 def _check_axes(rule: Any, where: str, spec: Spec, fail: Any) -> None:
