@@ -229,7 +229,7 @@ def test_settings_that_do_not_apply_leave_keys_alone():
     text = YAML_A.replace(
         "  seed: [0, 1]\n",
         "  seed: [0, 1]\n  include: [{tasks: [[smile]], backbone: [resnet18], pretrain: [none],"
-        " seed: [0], train: {optimizer: {name: sgd}, schedule: {name: step}}}]\n",
+        " seed: [0], train: {optimizer: {name: sgd}, schedule: {name: step, step_size: 1}}}]\n",
     )
     plan = plan_of(text)
     base = {t.key for t in plan.trials}

@@ -158,6 +158,24 @@ CASES = [
         "train.schedule.gamma: read by the step schedule only, and the schedule is cosine",
     ),
     (
+        "warmup-never-ends",
+        GOOD + "train: {epochs: 3, schedule: {warmup_epochs: 3}}\n",
+        [],
+        "train.schedule.warmup_epochs: warmup of 3 epoch(s) in a schedule of 3",
+    ),
+    (
+        "step-never-decays",
+        GOOD + "train: {epochs: 10, schedule: {name: step, step_size: 10}}\n",
+        [],
+        "train.schedule.step_size: a step every 10 epoch(s) after 0 of warmup, in 10",
+    ),
+    (
+        "empty-reference-label",
+        "name: t\ngrid: {include: [{tasks: [[age]], label: ''}]}\n",
+        [],
+        "grid.include[0].label",
+    ),
+    (
         "cuda-without-a-gpu-share",
         "name: t\ntrain: {device: 'cuda:1'}\n",
         [],

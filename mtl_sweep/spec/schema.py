@@ -128,7 +128,7 @@ class CellSpec(Strict):
     train: dict[str, Any] = Field(default_factory=dict)  # overrides of the sweep's train
     # Names a reference model (e.g. "DEX"): its trials are counted separately and shown
     # in the report's reference block. None: the cells join the main grid.
-    label: str | None = None
+    label: Annotated[str, Field(min_length=1)] | None = None  # "": counted as one, not tagged
 
 
 class MatchSpec(Strict):

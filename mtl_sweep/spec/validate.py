@@ -165,11 +165,16 @@ def _check_read(spec: Spec, file: str, fail: Any) -> None:
     momentum without sgd, a step schedule's knobs on another schedule, and so on."""
     grid_weightings = set(spec.grid.weighting)
     blocks = [(spec.train, grid_weightings, {}, "")]  # (train, weightings, written, where)
+    _check_schedule(spec.train.schedule, spec.train.epochs, "train", fail)
     for name, stage in spec.stages.items():
         train = merged_train(spec.train, stage.train, file, f"stages.{name}.train")
         blocks.append((train, {"fixed"}, stage.train, f"stages.{name}.train"))
+        inherited = "schedule" not in stage.train
+        _check_schedule(train.schedule, stage.epochs, f"stages.{name}.train", fail, inherited)
     for i, rule in enumerate(spec.grid.include):
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
+        inherited = "schedule" not in rule.train
+        _check_schedule(train.schedule, train.epochs, f"grid.include[{i}].train", fail, inherited)
         weightings = set(rule.weighting) if rule.weighting is not None else grid_weightings
         blocks.append((train, weightings, rule.train, f"grid.include[{i}].train"))
     for train, weightings, written, where in blocks[1:]:
@@ -184,6 +189,29 @@ def _check_read(spec: Spec, file: str, fail: Any) -> None:
         heirs = [b for b in blocks[1:] if path not in _paths(b[2])]
         if why and all(path in _unread(t, w) for t, w, _, _ in heirs):
             fail(f"train.{path}", why)
+
+
+def _check_schedule(
+    schedule: Any, epochs: int, where: str, fail: Any, inherited: bool = False
+) -> None:
+    """A warmup that never ends, or a step decay that never comes, is refused where the
+    block writes its schedule (a short stage inheriting the trials' is left alone: an
+    override such as `--set train.schedule.warmup_epochs=1` should not fail on it)."""
+    if inherited:
+        return
+    warm = schedule.warmup_epochs
+    if warm >= epochs:
+        fail(
+            f"{where}.schedule.warmup_epochs",
+            f"warmup of {warm} epoch(s) in a schedule of {epochs}: the learning rate would "
+            "never reach its peak",
+        )
+    if schedule.name == "step" and schedule.step_size >= epochs - warm:
+        fail(
+            f"{where}.schedule.step_size",
+            f"a step every {schedule.step_size} epoch(s) after {warm} of warmup, in "
+            f"{epochs}: the learning rate would never decay (use the constant schedule)",
+        )
 
 
 def _unread(train: TrainSpec, weightings: set[str]) -> dict[str, str]:
