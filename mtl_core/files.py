@@ -1,4 +1,5 @@
-"""Atomic writes: a reader sees the old target or the complete new one, never half of it."""
+"""Atomic writes (a reader sees the old target or the complete new one, never half of it),
+and folders a user named, checked before anything is written to them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from mtl_core.errors import UserError
 
 
 @contextmanager
@@ -40,3 +43,20 @@ def atomic_path(target: Path, directory: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """Create folder `path` (and its parents) if needed and check that it can be written;
+    returns it. Raises UserError naming `what` (e.g. "the cache folder") when it cannot:
+    a user's path that is a file, or under one, or read-only, is a one-line error."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} {path} cannot be created: {exc.strerror or exc}") from None
+    try:  # by writing, not os.access: root passes that check where nothing can be written
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise UserError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
+    return path

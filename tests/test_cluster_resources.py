@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from mtl_core.errors import SpecError, UserError
+from mtl_core.errors import InfraError, SpecError, UserError
 from mtl_sweep.run.cluster import (
     check_fits,
+    check_reachable,
     concurrency,
     largest_node,
     local_resources,
@@ -62,3 +65,19 @@ def test_local_resources_from_the_environment():
     for var, bad in (("MTL_SWEEP_RAY_NUM_GPUS", "two"), ("MTL_SWEEP_RAY_NUM_CPUS", "0")):
         with pytest.raises(UserError, match=rf"\${var} must be a number"):
             local_resources({var: bad})
+
+
+def test_a_cluster_address_nothing_answers_at_fails_at_once():
+    # ray.init retried such an address for minutes (a bad --address looked like a hang).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: the connection is refused
+        for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+            with pytest.raises(InfraError, match=f"no Ray cluster answers at {address}"):
+                check_reachable(address)
+        s.listen()
+        check_reachable(f"127.0.0.1:{port}")  # something answers: left to Ray
+    for address in (None, "", "auto", "local", "anyscale://x"):
+        check_reachable(address)
+    with pytest.raises(UserError, match="expected host:port"):
+        check_reachable("headnode")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from mtl_sweep.commands.data import data
 from mtl_sweep.commands.main import cli as cli_group
 
-from .conftest import CliResult
+from .conftest import SWEEPS, CliResult
 from .hostile import (
     N_IMDB,
     ROW_FAULTS,
@@ -74,6 +75,46 @@ def check(data_cli, tmp_path: Path) -> Callable[..., CliResult]:
         )
 
     return run
+
+
+# --- paths and addresses a user named ------------------------------------------------------
+# Checked before anything starts: each was a traceback (or, for the address, minutes of Ray
+# retrying) after MLflow or the data had been touched.
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needles"),
+    [
+        (["--set", "data.cache_dir={file}"], 2, ["the cache folder", "is a file, not a folder"]),
+        (["--storage-path", "{file}/sub"], 2, ["the Tune storage folder", "cannot be created"]),
+        (["--address", "127.0.0.1:{port}"], 3, ["no Ray cluster answers at 127.0.0.1:"]),
+    ],
+    ids=["cache-is-a-file", "storage-under-a-file", "address-refused"],
+)
+def test_run_refuses_a_bad_path_or_address_before_starting(cli, tmp_path, args, code, needles):
+    file = tmp_path / "afile"
+    file.write_text("")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        port = s.getsockname()[1]
+        filled = [a.format(file=file, port=port) for a in args]
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        r = cli("run", str(SWEEPS / "smoke.yaml"), *filled, "--tracking-uri", uri)
+    one_line_error(r, code, *needles)
+    assert not (tmp_path / "mlflow.db").exists()  # refused before the store was touched
+
+
+def test_report_and_synth_refuse_output_paths_before_working(data_cli, tmp_path):
+    file = tmp_path / "afile"
+    file.write_text("")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = data_cli("report", "--tracking-uri", uri, "-o", str(tmp_path / "r.md"), "--plot", "p.txt")
+    one_line_error(r, 2, "--plot p.txt: .txt is not an image format")
+    assert not (tmp_path / "r.md").exists()  # before: written, then a traceback
+    r = data_cli("report", "--tracking-uri", uri, "-o", str(file / "r.md"))
+    one_line_error(r, 2, "-o's folder", "is a file, not a folder")
+    r = data_cli("data", "synth", "--out", str(file / "faces"), "--no-progress")
+    one_line_error(r, 2, "--out's parent folder", "is a file, not a folder")
 
 
 # --- spec ------------------------------------------------------------------------------------

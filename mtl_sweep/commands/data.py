@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mtl_core.cachedir import default_cache_dir
 from mtl_core.errors import DataError, UserError, format_loc
-from mtl_core.files import atomic_path
+from mtl_core.files import atomic_path, writable_dir
 from mtl_core.settings import MAX_COUNT, MAX_SEED, error_path
 from mtl_core.sources import SOURCE_TASKS, Source, SyntheticSource
 from mtl_core.tasks import TASKS
@@ -62,6 +62,7 @@ def synth(out: str, progress: bool, **knobs: Any) -> None:
     target = Path(out).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} exists and is not an empty folder; pick a new --out")
+    writable_dir(target.absolute().parent, "--out's parent folder")
     try:
         source = SyntheticSource(**knobs)
     except ValidationError as exc:  # the options' ranges are the schema's; this is a backstop
@@ -152,7 +153,7 @@ def check(
         source = parse_source_option(item)
         kind = source["kind"]
         wanted.append((source, SOURCE_TASKS[kind][0], f"--source {kind}"))
-    cache = default_cache_dir(cache_dir or cache_value)
+    cache = writable_dir(default_cache_dir(cache_dir or cache_value), "the cache folder")
     resolved: dict[Any, list[str]] = {}  # ResolvedSource -> what uses it, in first-seen order
     for source, role, used_by in wanted:
         users = resolved.setdefault(resolve_source(source, role, cache, progress), [])

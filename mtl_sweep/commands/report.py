@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mtl_core.errors import UserError
+from mtl_core.files import writable_dir
 from mtl_sweep.report import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
 
 # --out's suffix picks the format when --format is not given.
@@ -102,6 +103,12 @@ def report(
         uri = resolve_tracking_uri(tracking_uri, None)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    # Where the output goes is checked first: a bad path fails before the work, not after.
+    if plot_path is not None:
+        plot_path = _plot_target(plot_path)
+    for path, what in ((out, "-o"), (plot_path, "--plot")):
+        if path is not None:
+            writable_dir(path.absolute().parent, f"{what}'s folder")
     keys = [k.strip() for k in group_by.split(",")]
     built = build_report(uri, experiment, sweep, keys, alpha, groupings)
     fmt = fmt or (SUFFIX_FORMATS.get(out.suffix.lower(), "markdown") if out else "markdown")
@@ -109,7 +116,6 @@ def report(
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
     if plot_path is not None:
@@ -121,3 +127,16 @@ def report(
         matrix = plot_path.with_name(f"{plot_path.stem}-affinity{plot_path.suffix}")
         if plot_affinity(built, matrix) is not None:
             click.echo(f"wrote {matrix}", err=True)
+
+
+def _plot_target(path: Path) -> Path:
+    """The plot's file: PNG when it has no suffix; a suffix matplotlib cannot write fails."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not path.suffix:
+        return path.with_suffix(".png")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        known = ", ".join(sorted(formats))
+        raise UserError(f"--plot {path}: {path.suffix} is not an image format; use one of {known}")
+    return path

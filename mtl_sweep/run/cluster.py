@@ -17,14 +17,37 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from mtl_core.errors import SpecError, UserError
+from mtl_core.errors import InfraError, SpecError, UserError
 
+CONNECT_TIMEOUT_S = 5.0  # how long a cluster address may take to accept a connection
 JOIN_WAIT_S = 30.0  # on a cluster, how long worker nodes that are still joining may take
 LOCAL_RESOURCE_ENV = {"num_cpus": "MTL_SWEEP_RAY_NUM_CPUS", "num_gpus": "MTL_SWEEP_RAY_NUM_GPUS"}
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise InfraError when nothing accepts a connection at a cluster `address`
+    (host:port or ray://host:port): ray.init would retry it for minutes, printing warnings.
+    `auto`, `local` and other schemes are left to Ray."""
+    if not address or address in ("auto", "local"):
+        return
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "ray":
+        return
+    host, colon, port = (rest if sep else address).rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise UserError(f"Ray address {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout).close()
+    except OSError as exc:
+        raise InfraError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+            "`ray start --head` or fix --address / $RAY_ADDRESS"
+        ) from None
 
 
 def local_resources(env: Mapping[str, str] | None = None) -> dict[str, float]:

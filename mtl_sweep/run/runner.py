@@ -30,6 +30,7 @@ import click
 
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
+from mtl_core.files import writable_dir
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
 from mtl_sweep.run import cluster
@@ -91,7 +92,13 @@ def run_sweep(opts: RunOptions) -> int:
         spec = load_spec(opts.spec, opts.overrides)
         plan = expand(spec, opts.spec)
         uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
-        prep = DataPrep(plan, default_cache_dir(spec.data.cache_dir))
+        # Paths and the cluster a user named: one line (exit 2 or 3) before anything starts.
+        cache = writable_dir(default_cache_dir(spec.data.cache_dir), "the cache folder")
+        storage = _storage_path(opts)
+        if storage and "://" not in storage:
+            writable_dir(Path(storage), "the Tune storage folder (--storage-path)")
+        cluster.check_reachable(opts.address or os.environ.get("RAY_ADDRESS"))
+        prep = DataPrep(plan, cache)
         prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start
         prep.start()  # synthetic faces render while MLflow and Ray start
         try:
@@ -294,6 +301,15 @@ def _start_ray(opts: RunOptions) -> bool:
     return True
 
 
+def _storage_path(opts: RunOptions) -> str | None:
+    """Where Tune keeps its experiment state: --storage-path, else $MTL_SWEEP_STORAGE (an
+    absolute local path, or a bucket URI as given); None = Tune's default."""
+    storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
+    if storage and "://" not in storage:
+        storage = str(Path(storage).expanduser().absolute())
+    return storage
+
+
 def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: str):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
@@ -314,9 +330,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
     # Tune keeps one pending trial for searchers other than grid/random search, which
     # would run the trials one at a time; allow as many as can run at once.
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrency))
-    storage = opts.storage_path or os.environ.get("MTL_SWEEP_STORAGE")
-    if storage and "://" not in storage:  # a bucket URI stays as it is
-        storage = str(Path(storage).expanduser().absolute())
+    storage = _storage_path(opts)
     run_config = tune.RunConfig(
         name=f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         storage_path=storage,
