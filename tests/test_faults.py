@@ -323,6 +323,16 @@ def test_data_check_fails_when_a_split_has_no_usable_sample(check, tmp_path: Pat
     assert "missing_file" in r.out  # the report still shows why
 
 
+def test_data_an_unclosed_quote_is_one_line_not_lost_rows(check, tmp_path: Path) -> None:
+    # The csv module put every row after the quote into one field: 1 usable, 1 dropped,
+    # and the rest of the file in no count.
+    root = tmp_path / "csv"
+    source = csv_source(
+        root, ['"train9.jpg,1,0,train', *[f"train{i}.jpg,1,0,train" for i in range(5)]]
+    )
+    one_line_error(check(source), 2, "labels.csv: line 8: a quoted field runs to line 13")
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs (the cache has no room), or skip where this machine cannot mount."""

@@ -18,8 +18,9 @@ def read_rows(
 
     The delimiter is `;` when the header has one and no comma, else `,`. Header names
     match case-insensitively; a missing column raises DataError naming the file, and so
-    does text that is not UTF-8. A row with a field over the csv module's limit is
-    skipped and reported through `too_long` (a DataError naming the line without one).
+    does text that is not UTF-8, or a quoted field across lines (an unclosed quote). A
+    row with a field over the csv module's limit is skipped and reported through
+    `too_long` (a DataError naming the line without one).
     """
     with open(path, newline="", encoding="utf-8-sig") as f:
         try:
@@ -43,6 +44,7 @@ def _rows(
     where = {c: header.index(c) for c in columns}
     reader = csv.reader(f, delimiter=delimiter)
     while True:
+        start = reader.line_num + 2  # the line this row starts on (the header was line 1)
         try:
             row = next(reader)
         except StopIteration:
@@ -52,6 +54,13 @@ def _rows(
                 raise DataError(f"{path}: line {reader.line_num + 1}: {exc}") from None
             too_long()
             continue
+        if any("\n" in cell or "\r" in cell for cell in row):
+            # No label file has a field across lines: an unclosed quote swallows every row
+            # after it into one field, which no count would show.
+            raise DataError(
+                f"{path}: line {start}: a quoted field runs to line {reader.line_num + 1} "
+                "(an unclosed quote?); fix the file"
+            )
         if not row or not any(cell.strip() for cell in row):
             continue
         line = reader.line_num + 1  # + 1: the header was read before the reader started
