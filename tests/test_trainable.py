@@ -108,6 +108,26 @@ def _batch(mask_age, mask_gender):
     )
 
 
+def test_a_trial_logs_what_its_sources_dropped(tmp_path):
+    # The drops were visible in `data check` only: the run itself had no trace of them.
+    from .hostile import csv_source
+
+    root = tmp_path / "csv"
+    extra = ["missing.jpg,1,0,train", "train0.jpg,x,0,train", "train1.jpg,,,train"]
+    csv_source(root, extra, good=4)
+    overrides = [*TINY, "grid.tasks=[gender]", f"data.gender={{kind: csv, root: {root}}}"]
+    spec = load_spec(SWEEPS / "smoke.yaml", overrides)
+    (trial,) = expand(spec).trials
+    tracker, ctx = _context(tmp_path, spec)
+    run_trial(trial_request(trial, ctx))
+    (run,) = tracker.client.search_runs([ctx.experiment_id])
+    metrics, tags = run.data.metrics, run.data.tags
+    assert metrics["data/gender_train_images"] == 4 and metrics["data/gender_val_images"] == 4
+    assert metrics["data/gender_train_dropped"] == 3 and metrics["data/gender_test_dropped"] == 0
+    drops = tags["mtl_sweep.data_drops"]
+    assert drops.startswith(f"csv at {root} (train): ") and "missing_file 1" in drops, drops
+
+
 def test_auto_takes_cuda_only_for_a_trial_that_asked_ray_for_a_gpu(monkeypatch):
     # Ray leaves CUDA_VISIBLE_DEVICES alone for a trial with no GPU share: `auto` picking
     # the card anyway put every CPU-scheduled trial on it, unaccounted.

@@ -162,9 +162,11 @@ def _setup(
     if not tracker.resumed:
         tracker.log_text(config_yaml(request), C.CONFIG_ARTIFACT)
     data = load_data(cfg, Path(ex.cache_dir))
-    tracker.set_tags({"mtl_sweep.budget": data.describe()})
+    # What the trial trained and was judged on, and what its sources dropped (bad labels,
+    # corrupt images, ...): `data check` shows the same counts before a run.
+    tracker.set_tags({"mtl_sweep.budget": data.describe(), "mtl_sweep.data_drops": data.drops()})
     if not tracker.resumed:
-        tracker.log_metrics(data.budget_metrics(), step=0)
+        tracker.log_metrics({**data.budget_metrics(), **data.data_metrics()}, step=0)
     model = _model(request, tracker, data, state)
     model.to(device)
     cuda = device.type == "cuda"

@@ -48,6 +48,30 @@ class TrialData:
             out[f"budget/{task}_passes"] = self.total_steps * per_step / sizes[task]
         return out
 
+    def data_metrics(self) -> dict[str, float]:
+        """Per task and split, the images with its label (`data/<task>_<split>_images`) and
+        the samples its source dropped (`data/<task>_<split>_dropped`, every reason)."""
+        out: dict[str, float] = {}
+        for split, parts in (("train", self.train.parts), ("val", self.val), ("test", self.test)):
+            for part, tasks in parts:
+                dropped = sum(part.stats.get("dropped", {}).values())
+                for task in tasks:
+                    out[f"data/{task}_{split}_images"] = int(np.isfinite(part.labels[task]).sum())
+                    out[f"data/{task}_{split}_dropped"] = dropped
+        return out
+
+    def drops(self) -> str:
+        """The samples dropped, by source, split and reason, in words (tag
+        mtl_sweep.data_drops); "none" when nothing was."""
+        said = []
+        for split, parts in (("train", self.train.parts), ("val", self.val), ("test", self.test)):
+            for part, _ in parts:
+                reasons = {k: v for k, v in part.stats.get("dropped", {}).items() if v}
+                if reasons:
+                    what = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+                    said.append(f"{part.source} ({split}): {what}")
+        return "; ".join(said) or "none"
+
     def describe(self) -> str:
         """The budget in words, for the trial's log (tag mtl_sweep.budget)."""
         if isinstance(self.train, StepBatches):
