@@ -214,6 +214,13 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
         else:
             trials[trial.key] = trial
             why[trial.key] = notes
+    if not trials:  # a sweep of nothing would "succeed" with empty tables
+        raise SpecError(
+            file,
+            "grid.exclude" if excluded else "grid",
+            f"no trial is left: {excluded} of {n_main} cell(s) excluded"
+            + "".join(f"; {n} collapsed: {why}" for why, n in collapsed.items()),
+        )
     used = {t.pretrain_key for t in trials.values()}
     return Plan(
         spec=spec,

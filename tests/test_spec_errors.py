@@ -158,6 +158,12 @@ CASES = [
         "train.schedule.gamma: read by the step schedule only, and the schedule is cosine",
     ),
     (
+        "everything-excluded",
+        None,
+        ["--set", "grid.exclude=[{pretrain: none}, {pretrain: pre}]"],
+        "grid.exclude: no trial is left: 10 of 10 cell(s) excluded",
+    ),
+    (
         "warmup-never-ends",
         GOOD + "train: {epochs: 3, schedule: {warmup_epochs: 3}}\n",
         [],
