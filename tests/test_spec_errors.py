@@ -302,7 +302,7 @@ CASES = [
         "override-cpu-is-not-a-bool",
         None,
         ["--set", "resources.cpu=on"],
-        "resources.cpu: true/false is not a value of this setting",
+        "spec.yaml (--set resources.cpu=on): resources.cpu: true/false is not a value",
     ),
     (
         "unnamed-stage",

@@ -68,12 +68,25 @@ def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()
     redactions: dict[tuple[object, ...], str] = {}
     raw = _expand_env(raw, file, (), redactions)
     try:
-        spec = Spec.model_validate(raw)
-    except ValidationError as exc:
-        raise _spec_error(file, exc) from None
-    check_spec(spec, file)
+        try:
+            spec = Spec.model_validate(raw)
+        except ValidationError as exc:
+            raise _spec_error(file, exc) from None
+        check_spec(spec, file)
+    except SpecError as exc:
+        raise _blame_override(exc, overrides) from None
     spec._redactions = redactions  # see mtl_sweep.spec.redact.redacted_dump
     return spec
+
+
+def _blame_override(exc: SpecError, overrides: list[str] | tuple[str, ...]) -> SpecError:
+    """An error at or below a key that `--set` gave names that override, not only the file."""
+    path = re.sub(r"\[(\d+)\]", r".\1", exc.path)  # grid.include[0] -> grid.include.0
+    for item in reversed(overrides):  # the last override of a key is the one that counts
+        key = item.partition("=")[0].strip()
+        if path == key or path.startswith(f"{key}."):
+            return SpecError(f"{exc.file} (--set {item})", exc.path, exc.message)
+    return exc
 
 
 def _read_yaml(text: str, file: str) -> dict[str, Any]:
