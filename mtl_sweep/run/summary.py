@@ -29,7 +29,13 @@ def print_summary(outcome: Any, n_skipped: int, elapsed: float, interrupt: Inter
     if interrupt.requested:
         line += f", interrupted {len(outcome.interrupted)}"
     echo(f"{line}, already done {n_skipped} in {elapsed:.0f}s")
-    if interrupt.requested:
+    if interrupt.requested and not outcome.interrupted:
+        echo(
+            f"interrupted by {interrupt.name} with no trial running: the sweep run is "
+            "KILLED; the next run starts what is not done",
+            err=True,
+        )
+    elif interrupt.requested:
         echo(
             f"interrupted by {interrupt.name}: the sweep run is KILLED; "
             "these trials resume from their last checkpoint on the next run:",
