@@ -117,16 +117,23 @@ def check_spec(spec: Spec, file: str) -> None:
                 fail(f"{where}.tasks[{i}]", f"IMDB-WIKI carries {list(SOURCE_TASKS['imdb_wiki'])}")
         stage_train = merged_train(spec.train, stage.train, file, f"{where}.train")
         _check_budget(stage_train, f"{where}.train", fail)
+        # Where the stage writes its schedule: one inherited from the trials is left alone
+        # (`--set train.schedule.warmup_epochs=1` must not fail on a 1-epoch stage).
+        if "schedule" in stage.train:
+            _check_schedule(stage_train.schedule, stage.epochs, f"{where}.train", fail)
         rules.add(stage_train.budget.rule)
 
     grid = spec.grid
     _check_budget(spec.train, "train", fail)
+    _check_schedule(spec.train.schedule, spec.train.epochs, "train", fail)
     _check_read(spec, file, fail)
     _check_axes(grid, "grid", spec, fail)
     for i, rule in enumerate(grid.include):
         _check_axes(rule, f"grid.include[{i}]", spec, fail)
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
         _check_budget(train, f"grid.include[{i}].train", fail)
+        if "schedule" in rule.train or "epochs" in rule.train:
+            _check_schedule(train.schedule, train.epochs, f"grid.include[{i}].train", fail)
         rules.add(train.budget.rule)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
@@ -165,16 +172,11 @@ def _check_read(spec: Spec, file: str, fail: Any) -> None:
     momentum without sgd, a step schedule's knobs on another schedule, and so on."""
     grid_weightings = set(spec.grid.weighting)
     blocks = [(spec.train, grid_weightings, {}, "")]  # (train, weightings, written, where)
-    _check_schedule(spec.train.schedule, spec.train.epochs, "train", fail)
     for name, stage in spec.stages.items():
         train = merged_train(spec.train, stage.train, file, f"stages.{name}.train")
         blocks.append((train, {"fixed"}, stage.train, f"stages.{name}.train"))
-        inherited = "schedule" not in stage.train
-        _check_schedule(train.schedule, stage.epochs, f"stages.{name}.train", fail, inherited)
     for i, rule in enumerate(spec.grid.include):
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
-        inherited = "schedule" not in rule.train
-        _check_schedule(train.schedule, train.epochs, f"grid.include[{i}].train", fail, inherited)
         weightings = set(rule.weighting) if rule.weighting is not None else grid_weightings
         blocks.append((train, weightings, rule.train, f"grid.include[{i}].train"))
     for train, weightings, written, where in blocks[1:]:
@@ -191,14 +193,8 @@ def _check_read(spec: Spec, file: str, fail: Any) -> None:
             fail(f"train.{path}", why)
 
 
-def _check_schedule(
-    schedule: Any, epochs: int, where: str, fail: Any, inherited: bool = False
-) -> None:
-    """A warmup that never ends, or a step decay that never comes, is refused where the
-    block writes its schedule (a short stage inheriting the trials' is left alone: an
-    override such as `--set train.schedule.warmup_epochs=1` should not fail on it)."""
-    if inherited:
-        return
+def _check_schedule(schedule: Any, epochs: int, where: str, fail: Any) -> None:
+    """A warmup that never ends, or a step decay that never comes, is refused."""
     warm = schedule.warmup_epochs
     if warm >= epochs:
         fail(
