@@ -207,6 +207,15 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
         )
         if trial is None:
             collapsed[notes[0]] += 1
+        elif trial.key in trials and cell.label != trials[trial.key].label:
+            # One run cannot be both: the reference block would silently lack the model.
+            raise SpecError(
+                file,
+                f"{cell.where}.label",
+                f"the reference model {cell.label!r} is the same trial as {trials[trial.key].name}"
+                f" ({trials[trial.key].label or 'main grid'}); give it settings of its own "
+                "or drop the label",
+            )
         elif trial.key in trials:
             # Name the rule that made the two cells equal: this cell's, else the kept one's.
             reasons = notes or why[trial.key] or ["identical to another cell"]

@@ -164,6 +164,12 @@ CASES = [
         "grid.exclude: no trial is left: 10 of 10 cell(s) excluded",
     ),
     (
+        "reference-model-repeats-a-grid-cell",
+        None,
+        ["--set", "grid.include=[{tasks: [[age]], pretrain: [none], label: DEX}]"],
+        "grid.include[0].label: the reference model 'DEX' is the same trial as",
+    ),
+    (
         "warmup-never-ends",
         GOOD + "train: {epochs: 3, schedule: {warmup_epochs: 3}}\n",
         [],
