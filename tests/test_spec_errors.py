@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from mtl_sweep.store.uri import absolute_uri
+
 GOOD = """\
 name: t
 stages:
@@ -408,11 +410,26 @@ def test_an_empty_variable_takes_the_default_as_in_the_shell(cli, write_spec, mo
     assert "data.age.root: String should have at least 1 character" in result.err
 
 
-def test_a_plain_file_tracking_uri_is_a_clear_error(cli, write_spec):
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("./mlruns", "is a plain file store, which MLflow 3.13+ refuses"),
+        ("file:///tmp/mlruns", "is a plain file store, which MLflow 3.13+ refuses"),
+        # MLflow answered with its model registry's "unsupported URI", exit 3.
+        ("foo://bar", "MLflow has no store for foo://"),
+    ],
+)
+def test_a_tracking_uri_mlflow_cannot_store_to_is_a_clear_error(cli, write_spec, uri, expected):
     path = write_spec("name: t\n")
-    result = cli("plan", str(path), "--tracking-uri", "./mlruns")
+    result = cli("plan", str(path), "--tracking-uri", uri)
     assert result.code == 2
-    assert result.err.startswith("error: tracking URI './mlruns' has no scheme")
+    assert result.err.startswith(f"error: tracking URI {uri!r}"), result.err
+    assert expected in result.err
+
+
+def test_database_and_server_uris_pass_through():
+    for uri in ("postgresql+psycopg2://u@h/db", "mysql://h/db", "https://mlflow.example:443"):
+        assert absolute_uri(uri) == uri
 
 
 def test_offline_with_a_tracking_uri_is_refused_not_ignored(cli, write_spec):

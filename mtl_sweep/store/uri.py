@@ -8,6 +8,11 @@ from pathlib import Path
 from mtl_core.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# MLflow's own tracking stores: its SQLAlchemy dialects (with an optional +driver), REST
+# servers and Databricks.
+STORE_SCHEMES = frozenset(
+    {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc"}
+)
 
 
 def resolve_tracking_uri(cli_uri: str | None = None, spec_uri: str | None = None) -> str:
@@ -25,12 +30,25 @@ def absolute_uri(uri: str) -> str:
         path = uri[len(prefix) :]
         if path != ":memory:":
             return prefix + str(Path(path).expanduser().absolute())
-    if "://" not in uri and uri:
+    scheme = uri.partition("://")[0].partition("+")[0].lower() if "://" in uri else ""
+    if scheme in ("", "file") and uri:
         raise UserError(
-            f"tracking URI {uri!r} has no scheme; MLflow 3.13+ refuses a plain file store, "
+            f"tracking URI {uri!r} is a plain file store, which MLflow 3.13+ refuses; "
             "use sqlite:///PATH.db or http://HOST:PORT"
         )
+    if uri and scheme not in STORE_SCHEMES and scheme not in _plugin_schemes():
+        raise UserError(
+            f"tracking URI {uri!r}: MLflow has no store for {scheme}://; use sqlite:///PATH.db, "
+            "http(s)://HOST:PORT, or a database URL (postgresql://, mysql://, mssql://)"
+        )
     return uri
+
+
+def _plugin_schemes() -> set[str]:
+    """Schemes that installed MLflow plugins add (entry points, read without mlflow)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="mlflow.tracking_store")}
 
 
 def store_exists(uri: str) -> bool:
