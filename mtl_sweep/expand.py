@@ -208,13 +208,20 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
         if trial is None:
             collapsed[notes[0]] += 1
         elif trial.key in trials and cell.label != trials[trial.key].label:
-            # One run cannot be both: the reference block would silently lack the model.
+            # One run cannot be both: the report would silently lack one of them.
+            kept = trials[trial.key]
+            if cell.label is None:
+                raise SpecError(
+                    file,
+                    cell.where,
+                    f"repeats {kept.name}, the trial of reference model {kept.label!r}; "
+                    f"label it {kept.label!r} too or change its settings",
+                )
             raise SpecError(
                 file,
                 f"{cell.where}.label",
-                f"the reference model {cell.label!r} is the same trial as {trials[trial.key].name}"
-                f" ({trials[trial.key].label or 'main grid'}); give it settings of its own "
-                "or drop the label",
+                f"the reference model {cell.label!r} is the same trial as {kept.name}"
+                f" ({kept.label or 'main grid'}); give it settings of its own or drop the label",
             )
         elif trial.key in trials:
             # Name the rule that made the two cells equal: this cell's, else the kept one's.

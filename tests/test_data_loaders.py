@@ -419,3 +419,16 @@ def test_genki_reads_smile_with_a_seeded_split(tmp_path: Path) -> None:
     assert smile["files/file0001.jpg"] == 0.0 and smile["files/file0002.jpg"] == 1.0
     again = load_all(source, tmp_path / "b", "smile")
     assert all(splits[s].names() == again[s].names() for s in SPLITS)
+
+
+def test_an_unclosed_quote_is_an_error_even_past_the_field_limit(tmp_path):
+    # The swallowed rows hit the csv field limit first, and were counted as one over-long
+    # row (FER2013's path), the thousands of rows in it in no count.
+    from trainables.data.loaders.tabular import read_rows
+
+    path = tmp_path / "labels.csv"
+    rows = [f"img{i}.jpg,{'7' * 100}" for i in range(3000)]
+    rows[10] = 'img10.jpg,"5'
+    path.write_text("file,age\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match="line 12: a quoted field runs to line"):
+        list(read_rows(path, ["file", "age"], too_long=lambda: None))

@@ -447,3 +447,33 @@ def test_a_key_read_by_an_include_rule_that_inherits_it_is_accepted(cli, write_s
         "plan", str(write_spec(text + "train: {optimizer: {momentum: 0.5}}\n")), "--offline"
     )
     assert result.code == 0, result.err
+
+
+def test_age_loss_is_read_by_a_reference_model_with_a_regression_head(cli, write_spec):
+    # SSR-Net brings its own (regression) age head, which reads age_loss under a dex sweep.
+    text = (
+        "name: t\ntrain: {age_head: dex, age_loss: smooth_l1}\n"
+        "grid: {tasks: [singles], include: [{label: SSR, backbone: [ssrnet], tasks: [[age]]}]}\n"
+    )
+    assert cli("plan", str(write_spec(text)), "--offline").code == 0
+
+
+def test_an_error_caused_by_an_override_elsewhere_in_its_section_names_it(cli, write_spec):
+    path = write_spec(GOOD)
+    result = cli("plan", str(path), "--offline", "--set", "train.schedule.name=step")
+    assert result.code == 2
+    assert "(with --set train.schedule.name=step): train.schedule.step_size" in result.err
+    assert "a step_size below 10, or the constant schedule" in result.err
+
+
+def test_an_unlabelled_include_repeating_a_reference_model_is_refused(cli, write_spec):
+    text = (
+        "name: t\ngrid:\n  tasks: [singles]\n  include:\n"
+        "    - {label: R, backbone: [resnet34], tasks: [[age]]}\n"
+        "    - {backbone: [resnet34], tasks: [[age]]}\n"
+    )
+    result = cli("plan", str(write_spec(text)), "--offline")
+    assert result.code == 2
+    assert "grid.include[1]: repeats resnet34/age/none/s0, the trial of reference model 'R'" in (
+        result.err
+    )

@@ -67,7 +67,8 @@ def synth(out: str, progress: bool, **knobs: Any) -> None:
         source = SyntheticSource(**knobs)
     except ValidationError as exc:  # the options' ranges are the schema's; this is a backstop
         err = exc.errors()[0]
-        raise UserError(f"--{format_loc(error_path(err))}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise UserError(f"--{format_loc(error_path(err))}: {msg}") from None
     # Written next to the target and renamed at the end: no half-written OUT on failure.
     with atomic_path(target, directory=True) as tmp:
         written = write_synthetic(tmp, source, progress)
@@ -223,6 +224,7 @@ def parse_source_option(item: str) -> dict[str, Any]:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = format_loc(error_path(err)[1:]) or "kind"
-        msg = f"unknown setting for {kind}" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        msg = f"unknown setting for {kind}" if err["type"] == "extra_forbidden" else msg
         raise UserError(f"--source {item!r}: {where}: {msg}") from None
     return source

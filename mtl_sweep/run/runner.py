@@ -96,7 +96,8 @@ def run_sweep(opts: RunOptions) -> int:
         cache = writable_dir(default_cache_dir(spec.data.cache_dir), "the cache folder")
         storage = _storage_path(opts)
         if storage and "://" not in storage:
-            writable_dir(Path(storage), "the Tune storage folder (--storage-path)")
+            given = "--storage-path" if opts.storage_path else "$MTL_SWEEP_STORAGE"
+            writable_dir(Path(storage), f"the Tune storage folder ({given})")
         cluster.check_reachable(opts.address or os.environ.get("RAY_ADDRESS"))
         prep = DataPrep(plan, cache)
         prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start

@@ -80,12 +80,18 @@ def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()
 
 
 def _blame_override(exc: SpecError, overrides: list[str] | tuple[str, ...]) -> SpecError:
-    """An error at or below a key that `--set` gave names that override, not only the file."""
+    """An error at or below a key that `--set` gave names that override; one elsewhere in
+    the same section (`--set train.epochs=1` making train.schedule wrong) names the
+    section's overrides as the context, not only the file."""
     path = re.sub(r"\[(\d+)\]", r".\1", exc.path)  # grid.include[0] -> grid.include.0
-    for item in reversed(overrides):  # the last override of a key is the one that counts
-        key = item.partition("=")[0].strip()
+    keys = [(item, item.partition("=")[0].strip()) for item in overrides]
+    for item, key in reversed(keys):  # the last override of a key is the one that counts
         if path == key or path.startswith(f"{key}."):
             return SpecError(f"{exc.file} (--set {item})", exc.path, exc.message)
+    section = [item for item, key in keys if key.split(".")[0] == path.split(".")[0]]
+    if section:
+        given = ", ".join(f"--set {item}" for item in section)
+        return SpecError(f"{exc.file} (with {given})", exc.path, exc.message)
     return exc
 
 

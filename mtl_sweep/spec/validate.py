@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from mtl_core.backbones import check_backbone
+from mtl_core.backbones import check_backbone, reference_model
 from mtl_core.errors import SpecError, format_loc
 from mtl_core.settings import error_path
 from mtl_core.sources import SOURCE_TASKS
@@ -167,29 +167,43 @@ def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
         fail(f"{where}.budget", "steps and reference size a matched budget; rule is per_epoch")
 
 
+class _Block(NamedTuple):
+    """Trials that share one `train` block: the sweep's, a stage's or an include rule's."""
+
+    train: TrainSpec
+    weightings: set[str]
+    backbones: set[str]
+    written: dict[str, Any]  # the block's own train keys ({} for the sweep's: see below)
+    where: str
+
+
 def _check_read(spec: Spec, file: str, fail: Any) -> None:
     """A train key written where none of the trials that inherit it reads it is refused:
     momentum without sgd, a step schedule's knobs on another schedule, and so on."""
-    grid_weightings = set(spec.grid.weighting)
-    blocks = [(spec.train, grid_weightings, {}, "")]  # (train, weightings, written, where)
+    grid = spec.grid
+    every_backbone = set(grid.backbone).union(*(r.backbone or [] for r in grid.include))
+    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
+    blocks = []
     for name, stage in spec.stages.items():
         train = merged_train(spec.train, stage.train, file, f"stages.{name}.train")
-        blocks.append((train, {"fixed"}, stage.train, f"stages.{name}.train"))
-    for i, rule in enumerate(spec.grid.include):
-        train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
-        weightings = set(rule.weighting) if rule.weighting is not None else grid_weightings
-        blocks.append((train, weightings, rule.train, f"grid.include[{i}].train"))
-    for train, weightings, written, where in blocks[1:]:
-        unread = _unread(train, weightings)
-        for path in _paths(written):
+        # A stage trains `fixed`, once per backbone of the sweep.
+        blocks.append(_Block(train, {"fixed"}, every_backbone, stage.train, f"stages.{name}.train"))
+    for i, rule in enumerate(grid.include):
+        where = f"grid.include[{i}].train"
+        train = merged_train(spec.train, rule.train, file, where)
+        weightings = set(rule.weighting or grid.weighting)
+        backbones = set(rule.backbone or grid.backbone)
+        blocks.append(_Block(train, weightings, backbones, rule.train, where))
+    for block in blocks:
+        unread = _unread(block)
+        for path in _paths(block.written):
             if path in unread:
-                fail(f"{where}.{path}", unread[path])
-    top, top_weightings = spec.train, grid_weightings
-    for path in _paths_set(top):
-        why = _unread(top, top_weightings).get(path)
+                fail(f"{block.where}.{path}", unread[path])
+    for path in _paths_set(spec.train):
+        why = _unread(top).get(path)
         # Read by a stage or an include rule that inherits it: not refused.
-        heirs = [b for b in blocks[1:] if path not in _paths(b[2])]
-        if why and all(path in _unread(t, w) for t, w, _, _ in heirs):
+        heirs = [b for b in blocks if path not in _paths(b.written)]
+        if why and all(path in _unread(b) for b in heirs):
             fail(f"train.{path}", why)
 
 
@@ -206,13 +220,14 @@ def _check_schedule(schedule: Any, epochs: int, where: str, fail: Any) -> None:
         fail(
             f"{where}.schedule.step_size",
             f"a step every {schedule.step_size} epoch(s) after {warm} of warmup, in "
-            f"{epochs}: the learning rate would never decay (use the constant schedule)",
+            f"{epochs}: the learning rate would never decay (a step_size below "
+            f"{epochs - warm}, or the constant schedule)",
         )
 
 
-def _unread(train: TrainSpec, weightings: set[str]) -> dict[str, str]:
-    """Train key paths that trials with `train` and these weightings never read -> why."""
-    out: dict[str, str] = {}
+def _unread(block: _Block) -> dict[str, str]:
+    """Train key paths that the block's trials never read -> why."""
+    train, out = block.train, {}
     opt, schedule = train.optimizer.name, train.schedule.name
     if opt != "sgd":
         out["optimizer.momentum"] = f"read by sgd only, and the optimizer is {opt}: remove it"
@@ -221,11 +236,13 @@ def _unread(train: TrainSpec, weightings: set[str]) -> dict[str, str]:
             out[f"schedule.{key}"] = (
                 f"read by the step schedule only, and the schedule is {schedule}: remove it"
             )
-    if train.age_head == "dex":
+    # A reference model brings its own age head (expand._reference_train).
+    heads = {getattr(reference_model(b), "age_head", train.age_head) for b in block.backbones}
+    if "regression" not in heads:
         out["age_loss"] = "read by the regression age head only (dex uses cross-entropy): remove it"
-    used = ", ".join(sorted(weightings))
+    used = ", ".join(sorted(block.weightings))
     for weighting, keys in (("dwa", ("temperature",)), ("gradnorm", ("alpha", "lr"))):
-        if weighting not in weightings:
+        if weighting not in block.weightings:
             for key in keys:
                 out[f"{weighting}.{key}"] = (
                     f"read by the {weighting} weighting only, and these trials use {used}: "

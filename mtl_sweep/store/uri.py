@@ -11,7 +11,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # MLflow's own tracking stores: its SQLAlchemy dialects (with an optional +driver), REST
 # servers and Databricks.
 STORE_SCHEMES = frozenset(
-    {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc"}
+    {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc"}
 )
 
 
@@ -30,7 +30,10 @@ def absolute_uri(uri: str) -> str:
         path = uri[len(prefix) :]
         if path != ":memory:":
             return prefix + str(Path(path).expanduser().absolute())
+    # A bare `databricks` (the default profile) is a URI MLflow takes without `://`.
     scheme = uri.partition("://")[0].partition("+")[0].lower() if "://" in uri else ""
+    if uri in STORE_SCHEMES:
+        return uri
     if scheme in ("", "file") and uri:
         raise UserError(
             f"tracking URI {uri!r} is a plain file store, which MLflow 3.13+ refuses; "

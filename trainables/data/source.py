@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from mtl_core.errors import UserError
+from mtl_core.settings import error_path
 from mtl_core.sources import (
     SOURCE_TASKS,
     SYNTHETIC_FORMAT,
@@ -63,8 +64,9 @@ def parse_source(source: Source | Mapping[str, Any]) -> Source:
         return _SOURCE.validate_python(source)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "kind"
-        raise UserError(f"bad source {source!r}: {where}: {first['msg']}") from None
+        where = ".".join(str(p) for p in error_path(first)[1:]) or "kind"
+        msg = first["msg"].removeprefix("Value error, ")
+        raise UserError(f"bad source {source!r}: {where}: {msg}") from None
 
 
 def resolve_source(

@@ -50,6 +50,8 @@ def _rows(
         except StopIteration:
             return
         except csv.Error as exc:  # the reader goes on with the next line
+            if reader.line_num + 1 > start:  # the field ran on over lines to its limit
+                raise _unclosed_quote(path, start, reader.line_num + 1) from None
             if too_long is None or "field limit" not in str(exc):
                 raise DataError(f"{path}: line {reader.line_num + 1}: {exc}") from None
             too_long()
@@ -57,14 +59,18 @@ def _rows(
         if any("\n" in cell or "\r" in cell for cell in row):
             # No label file has a field across lines: an unclosed quote swallows every row
             # after it into one field, which no count would show.
-            raise DataError(
-                f"{path}: line {start}: a quoted field runs to line {reader.line_num + 1} "
-                "(an unclosed quote?); fix the file"
-            )
+            raise _unclosed_quote(path, start, reader.line_num + 1)
         if not row or not any(cell.strip() for cell in row):
             continue
         line = reader.line_num + 1  # + 1: the header was read before the reader started
         yield line, {c: (row[i].strip() if i < len(row) else "") for c, i in where.items()}
+
+
+def _unclosed_quote(path: Path, start: int, end: int) -> DataError:
+    return DataError(
+        f"{path}: line {start}: a quoted field runs to line {end} (an unclosed quote?); "
+        "fix the file"
+    )
 
 
 def read_lines(path: Path) -> list[str]:
