@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,25 +53,29 @@ class TrialData:
         """Per task and split, the images with its label (`data/<task>_<split>_images`) and
         the samples its source dropped (`data/<task>_<split>_dropped`, every reason)."""
         out: dict[str, float] = {}
-        for split, parts in (("train", self.train.parts), ("val", self.val), ("test", self.test)):
-            for part, tasks in parts:
-                dropped = sum(part.stats.get("dropped", {}).values())
-                for task in tasks:
-                    out[f"data/{task}_{split}_images"] = int(np.isfinite(part.labels[task]).sum())
-                    out[f"data/{task}_{split}_dropped"] = dropped
+        for split, part, tasks in self._splits():
+            dropped = sum(part.stats.get("dropped", {}).values())
+            for task in tasks:
+                out[f"data/{task}_{split}_images"] = int(np.isfinite(part.labels[task]).sum())
+                out[f"data/{task}_{split}_dropped"] = dropped
         return out
 
     def drops(self) -> str:
         """The samples dropped, by source, split and reason, in words (tag
         mtl_sweep.data_drops); "none" when nothing was."""
         said = []
-        for split, parts in (("train", self.train.parts), ("val", self.val), ("test", self.test)):
-            for part, _ in parts:
-                reasons = {k: v for k, v in part.stats.get("dropped", {}).items() if v}
-                if reasons:
-                    what = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
-                    said.append(f"{part.source} ({split}): {what}")
+        for split, part, _ in self._splits():
+            reasons = {k: v for k, v in part.stats.get("dropped", {}).items() if v}
+            if reasons:
+                what = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+                said.append(f"{part.source} ({split}): {what}")
         return "; ".join(said) or "none"
+
+    def _splits(self) -> Iterator[tuple[str, CachedSplit, tuple[str, ...]]]:
+        """(split, one source's split, its tasks) for train, val and test."""
+        for split, parts in (("train", self.train.parts), ("val", self.val), ("test", self.test)):
+            for part, tasks in parts:
+                yield split, part, tasks
 
     def describe(self) -> str:
         """The budget in words, for the trial's log (tag mtl_sweep.budget)."""

@@ -107,10 +107,11 @@ def report(
     if plot_path is not None:
         plot_path = _plot_target(plot_path)
     for path, what in ((out, "-o"), (plot_path, "--plot")):
-        if path is not None and path.is_dir():
+        if path is None:
+            continue
+        if path.is_dir():
             raise UserError(f"{what} {path} is a folder; name a file in it")
-        if path is not None:
-            writable_dir(path.absolute().parent, f"{what}'s folder")
+        writable_dir(path.absolute().parent, f"{what}'s folder")
     keys = [k.strip() for k in group_by.split(",")]
     built = build_report(uri, experiment, sweep, keys, alpha, groupings)
     fmt = fmt or (SUFFIX_FORMATS.get(out.suffix.lower(), "markdown") if out else "markdown")

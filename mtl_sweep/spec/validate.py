@@ -82,6 +82,16 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _Block(NamedTuple):
+    """Trials that share one `train` block: the sweep's, a stage's or an include rule's."""
+
+    train: TrainSpec
+    weightings: set[str]
+    backbones: set[str]
+    written: dict[str, Any]  # the block's own train keys ({} for the sweep's: see below)
+    where: str
+
+
 def check_spec(spec: Spec, file: str) -> None:
     """Raise SpecError for the first meaning problem found in `spec`."""
 
@@ -102,6 +112,9 @@ def check_spec(spec: Spec, file: str) -> None:
             "0.25 puts four trials on one card)",
         )
     rules = {spec.train.budget.rule}  # budget rules in use: the epoch rule needs per_epoch
+    grid = spec.grid
+    blocks: list[_Block] = []  # the stages' and include rules' train blocks, merged
+    every_backbone = set(grid.backbone).union(*(r.backbone or [] for r in grid.include))
     for name, stage in spec.stages.items():
         where = f"stages.{name}"
         if name == "none":
@@ -122,11 +135,11 @@ def check_spec(spec: Spec, file: str) -> None:
         if "schedule" in stage.train:
             _check_schedule(stage_train.schedule, stage.epochs, f"{where}.train", fail)
         rules.add(stage_train.budget.rule)
+        # A stage trains `fixed`, once per backbone of the sweep.
+        blocks.append(_Block(stage_train, {"fixed"}, every_backbone, stage.train, f"{where}.train"))
 
-    grid = spec.grid
     _check_budget(spec.train, "train", fail)
     _check_schedule(spec.train.schedule, spec.train.epochs, "train", fail)
-    _check_read(spec, file, fail)
     _check_axes(grid, "grid", spec, fail)
     for i, rule in enumerate(grid.include):
         _check_axes(rule, f"grid.include[{i}]", spec, fail)
@@ -135,6 +148,12 @@ def check_spec(spec: Spec, file: str) -> None:
         if "schedule" in rule.train or "epochs" in rule.train:
             _check_schedule(train.schedule, train.epochs, f"grid.include[{i}].train", fail)
         rules.add(train.budget.rule)
+        weightings, backbones = (
+            set(rule.weighting or grid.weighting),
+            set(rule.backbone or grid.backbone),
+        )
+        blocks.append(_Block(train, weightings, backbones, rule.train, f"grid.include[{i}].train"))
+    _check_read(spec, blocks, fail)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
@@ -167,38 +186,17 @@ def _check_budget(train: TrainSpec, where: str, fail: Any) -> None:
         fail(f"{where}.budget", "steps and reference size a matched budget; rule is per_epoch")
 
 
-class _Block(NamedTuple):
-    """Trials that share one `train` block: the sweep's, a stage's or an include rule's."""
-
-    train: TrainSpec
-    weightings: set[str]
-    backbones: set[str]
-    written: dict[str, Any]  # the block's own train keys ({} for the sweep's: see below)
-    where: str
-
-
-def _check_read(spec: Spec, file: str, fail: Any) -> None:
+def _check_read(spec: Spec, blocks: list[_Block], fail: Any) -> None:
     """A train key written where none of the trials that inherit it reads it is refused:
-    momentum without sgd, a step schedule's knobs on another schedule, and so on."""
-    grid = spec.grid
-    every_backbone = set(grid.backbone).union(*(r.backbone or [] for r in grid.include))
-    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
-    blocks = []
-    for name, stage in spec.stages.items():
-        train = merged_train(spec.train, stage.train, file, f"stages.{name}.train")
-        # A stage trains `fixed`, once per backbone of the sweep.
-        blocks.append(_Block(train, {"fixed"}, every_backbone, stage.train, f"stages.{name}.train"))
-    for i, rule in enumerate(grid.include):
-        where = f"grid.include[{i}].train"
-        train = merged_train(spec.train, rule.train, file, where)
-        weightings = set(rule.weighting or grid.weighting)
-        backbones = set(rule.backbone or grid.backbone)
-        blocks.append(_Block(train, weightings, backbones, rule.train, where))
+    momentum without sgd, a step schedule's knobs on another schedule, and so on. `blocks`
+    are the stages' and include rules' own train blocks."""
     for block in blocks:
         unread = _unread(block)
         for path in _paths(block.written):
             if path in unread:
                 fail(f"{block.where}.{path}", unread[path])
+    grid = spec.grid
+    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
     for path in _paths_set(spec.train):
         why = _unread(top).get(path)
         # Read by a stage or an include rule that inherits it: not refused.
