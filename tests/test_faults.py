@@ -104,6 +104,18 @@ def test_run_refuses_a_bad_path_or_address_before_starting(cli, tmp_path, args, 
     assert not (tmp_path / "mlflow.db").exists()  # refused before the store was touched
 
 
+def test_a_dry_run_refuses_what_the_run_would_and_starts_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTL_SWEEP_CACHE", str(tmp_path / "cache"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["run", str(SWEEPS / "smoke.yaml"), "--dry-run", "--tracking-uri", uri]
+    # It said "4 trials would run"; the run itself refused the spec.
+    one_line_error(cli(*args, "--set", "resources.cpu=1000"), 2, "resources.cpu: each trial asks")
+    ok = cli(*args, "--set", "grid.pretrain=[none]")
+    assert ok.code == 0, ok.err
+    assert "dry run: 0 pretraining jobs and 2 trials would run (no store at" in ok.out
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_report_and_synth_refuse_output_paths_before_working(data_cli, tmp_path):
     file = tmp_path / "afile"
     file.write_text("")

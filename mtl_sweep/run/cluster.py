@@ -96,6 +96,14 @@ def check_fits(file: str, cpu: float, gpu: float, nodes: Iterable[Mapping[str, A
             )
 
 
+def check_fits_here(file: str, cpu: float) -> None:
+    """`check_fits` against the local Ray instance `run` would start, without starting it
+    (a dry run): its CPUs are this machine's, or MTL_SWEEP_RAY_NUM_CPUS. GPUs are left to
+    the real run, which asks Ray what it detected."""
+    have = local_resources().get("num_cpus") or os.cpu_count() or 1
+    check_fits(file, cpu, 0.0, [{"Resources": {"CPU": have}}])
+
+
 def concurrency(cpu: float, gpu: float, cluster: Mapping[str, float]) -> int:
     """How many trials the cluster's totals let run at once (at least 1)."""
     n = int(cluster.get("CPU", 1) // cpu)

@@ -111,6 +111,8 @@ def run_sweep(opts: RunOptions) -> int:
 def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, interrupt) -> int:
     """The sweep once its data is checked (and synthetic faces are rendering)."""
     if opts.dry_run:
+        if not (opts.address or os.environ.get("RAY_ADDRESS")):
+            cluster.check_fits_here(opts.spec, spec.resources.cpu)  # as the real run would
         prep.wait()  # a dry run checks everything, the synthetic data included
     if opts.dry_run and not store_exists(uri):
         click.echo(
