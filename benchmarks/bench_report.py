@@ -75,7 +75,7 @@ def build_store(db: Path, n_runs: int) -> int:
         exp, run_name="bench", tags={C.KIND: C.KIND_SWEEP, C.SWEEP: "bench"}, start_time=clock
     ).info.run_id
 
-    def log(kind: str, key: str, tags: dict[str, str], config: dict, tasks, status: str) -> None:
+    def log(kind: str, key: str, tags: dict[str, str], config, tasks, status: str) -> None:
         nonlocal clock
         clock += 1000
         tags = {
@@ -95,7 +95,7 @@ def build_store(db: Path, n_runs: int) -> int:
                 metrics.append(Metric(C.TEST + PRIMARY_METRIC[t].name, value, clock, 0))
             if "age" in tasks:
                 metrics.append(Metric(C.TEST + "age_eps", rng.uniform(0.3, 0.4), clock, 0))
-        params = [Param(k, v) for k, v in C.flatten_params(config).items()]
+        params = [Param(k, v) for k, v in C.flatten_params(config.identity()).items()]
         # One write for metrics and params together, then the status.
         client.log_batch(run.info.run_id, metrics=metrics, params=params)
         client.set_terminated(run.info.run_id, status, end_time=clock + 500)
