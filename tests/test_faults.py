@@ -116,6 +116,33 @@ def test_a_dry_run_refuses_what_the_run_would_and_starts_nothing(cli, tmp_path, 
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_split_its_labels_leave_empty_stops_the_run_before_any_trial(cli, tmp_path, monkeypatch):
+    # Each trial failed on it in turn (with retries), after Ray had started.
+    monkeypatch.setenv("MTL_SWEEP_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "csv"
+    rows = ["image,gender,smile,split"]
+    for split, label in (("train", "1"), ("val", "x"), ("test", "0")):
+        for i in range(2):
+            jpeg(root / f"{split}{i}.jpg")
+            rows.append(f"{split}{i}.jpg,{label},{label},{split}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = cli(
+        "run", str(SWEEPS / "smoke.yaml"), "--tracking-uri", uri,
+        *("--set", "grid.tasks=[gender]", "--set", "grid.pretrain=[none]"),
+        *("--set", f"data.gender={{kind: csv, root: {root}}}"),
+    )  # fmt: skip
+    assert r.code == 2, r.err
+    assert f"no usable val sample in csv at {root} (bad_label 2); every trial" in r.err
+    assert "Traceback" not in r.err
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    assert not [
+        r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+    ]
+
+
 def test_report_and_synth_refuse_output_paths_before_working(data_cli, tmp_path):
     file = tmp_path / "afile"
     file.write_text("")

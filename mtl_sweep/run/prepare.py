@@ -7,15 +7,20 @@ longest (seconds per thousand faces, on every core), so it runs in a background 
 while the driver imports MLflow and Ray and starts Ray; `wait()` joins it before the
 first trial is scheduled. Ray itself stays on the main thread, where it installs its
 signal handlers.
+
+A real source's label files are read in another thread, while MLflow starts: a split they
+leave empty would fail every trial that reads it, one by one, so `labels_ok()` raises it
+before the sweep's run is created.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
-from mtl_core.errors import UserError
-from mtl_core.sources import Source
+from mtl_core.errors import DataError, UserError
+from mtl_core.sources import SPLITS, Source
 from mtl_sweep.expand import Plan
 
 
@@ -25,9 +30,12 @@ class DataPrep:
     def __init__(self, plan: Plan, cache_dir: Path, progress: bool = True) -> None:
         self.plan, self.cache_dir, self.progress = plan, Path(cache_dir), progress
         self.sources = _sources(plan)  # (source settings, role), each once
+        self.real: list[Any] = []  # the real sources, resolved by check()
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.labels: threading.Thread | None = None
+        self.labels_error: BaseException | None = None
 
     def check(self) -> None:
         """Check every real source and fetch ImageNet weights that are asked for.
@@ -38,7 +46,9 @@ class DataPrep:
 
         for source, role in self.sources:
             if source.kind != "synthetic":
-                resolve_source(source, role, self.cache_dir, self.progress)
+                resolved = resolve_source(source, role, self.cache_dir, self.progress)
+                if resolved not in self.real:
+                    self.real.append(resolved)
         _fetch_weights(self.plan)
 
     def start(self) -> None:
@@ -51,6 +61,27 @@ class DataPrep:
                 target=self._generate, args=(wanted,), name="synthetic-faces", daemon=True
             )
             self.thread.start()
+        if self.real:
+            self.labels = threading.Thread(target=self._read_labels, name="labels", daemon=True)
+            self.labels.start()
+
+    def _read_labels(self) -> None:
+        try:
+            for resolved in self.real:
+                if self.stop.is_set():
+                    return
+                _check_labels(resolved)
+        except BaseException as exc:  # handed to the main thread by labels_ok()
+            self.labels_error = exc
+
+    def labels_ok(self) -> None:
+        """Block until the real sources' labels are read; raise DataError for a split
+        they leave with no sample."""
+        if self.labels is not None:
+            self.labels.join()
+            self.labels = None
+        if self.labels_error is not None:
+            raise self.labels_error
 
     def _generate(self, wanted: list[Source]) -> None:
         from trainables.data.synthetic.write import ensure_synthetic
@@ -63,6 +94,7 @@ class DataPrep:
 
     def wait(self) -> None:
         """Block until the data is ready, then resolve every source (fast by now)."""
+        self.labels_ok()
         if self.thread is not None:
             self.thread.join()
             self.thread = None
@@ -77,10 +109,11 @@ class DataPrep:
     def cancel(self) -> None:
         """Stop a generation still running (the sweep is giving up); leaves nothing half
         written."""
-        if self.thread is not None:
-            self.stop.set()
-            self.thread.join()
-            self.thread = None
+        self.stop.set()
+        for thread in (self.thread, self.labels):
+            if thread is not None:
+                thread.join()
+        self.thread = self.labels = None
 
 
 def _sources(plan: Plan) -> list[tuple[Source, str]]:
@@ -95,6 +128,21 @@ def _sources(plan: Plan) -> list[tuple[Source, str]]:
         for source, role in pairs:
             out.setdefault((role, source.model_dump_json()), (source, role))
     return list(out.values())
+
+
+def _check_labels(src: Any) -> None:
+    """Raise DataError when a split of the real source `src` (a ResolvedSource) has no
+    sample once its label files are read."""
+    from trainables.data.loaders import get_loader
+
+    manifests = get_loader(src.kind).read(Path(src.root), src.opts)
+    for split in SPLITS:
+        if len(manifests[split]) == 0:
+            dropped = ", ".join(f"{r} {n}" for r, n in sorted(manifests[split].dropped.items()))
+            raise DataError(
+                f"no usable {split} sample in {src} ({dropped or 'no rows'}); every trial "
+                f"reading it would fail: see mtl-sweep data check --source {src.kind}={src.root}"
+            )
 
 
 def _fetch_weights(plan: Plan) -> None:

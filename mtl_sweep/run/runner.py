@@ -129,6 +129,7 @@ def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, inte
         )
         return 0
     assert exp_id is not None
+    prep.labels_ok()  # before the sweep's run exists: a split with no sample is exit 2
     ctx = RunContext(spec, uri, exp_id, "", prep.cache_dir)
     code = _drive(tracker, plan, work, ctx, opts, interrupt, prep)
     for line in ui_hint(uri, exp_id):
