@@ -98,7 +98,7 @@ def run_sweep(opts: RunOptions) -> int:
         if storage and "://" not in storage:
             given = "--storage-path" if opts.storage_path else "$MTL_SWEEP_STORAGE"
             writable_dir(Path(storage), f"the Tune storage folder ({given})")
-        cluster.check_reachable(opts.address or os.environ.get("RAY_ADDRESS"))
+        cluster.check_reachable(_address(opts))
         prep = DataPrep(plan, cache)
         prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start
         prep.start()  # synthetic faces render while MLflow and Ray start
@@ -111,7 +111,7 @@ def run_sweep(opts: RunOptions) -> int:
 def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, interrupt) -> int:
     """The sweep once its data is checked (and synthetic faces are rendering)."""
     if opts.dry_run:
-        if not (opts.address or os.environ.get("RAY_ADDRESS")):
+        if not _address(opts):
             cluster.check_fits_here(opts.spec, spec.resources.cpu)  # as the real run would
         prep.wait()  # a dry run checks everything, the synthetic data included
     if opts.dry_run and not store_exists(uri):
@@ -276,7 +276,7 @@ def _tune(
 
 def _start_ray(opts: RunOptions) -> bool:
     """Join the given cluster, or start a quiet local Ray on loopback; True if started here."""
-    address = opts.address or os.environ.get("RAY_ADDRESS")
+    address = _address(opts)
     if not address:
         # A local instance stays on loopback; Ray reads this when it is imported.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -305,6 +305,11 @@ def _start_ray(opts: RunOptions) -> bool:
     return True
 
 
+def _address(opts: RunOptions) -> str | None:
+    """The Ray cluster to join: --address, else $RAY_ADDRESS; None = start a local one."""
+    return opts.address or os.environ.get("RAY_ADDRESS")
+
+
 def _storage_path(opts: RunOptions) -> str | None:
     """Where Tune keeps its experiment state: --storage-path, else $MTL_SWEEP_STORAGE (an
     absolute local path, or a bucket URI as given); None = Tune's default."""
@@ -324,7 +329,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
 
     resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     # A trial that fits on no node would wait forever: refuse it before Tune starts.
-    address = opts.address or os.environ.get("RAY_ADDRESS")
+    address = _address(opts)
     wait = cluster.JOIN_WAIT_S if address else 0.0
     cluster.wait_until_fits(opts.spec, resources["cpu"], resources["gpu"], ray.nodes, wait)
     max_conc = opts.max_concurrent or spec.resources.max_concurrent

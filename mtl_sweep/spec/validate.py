@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from mtl_core.backbones import check_backbone, reference_model
+from mtl_core.contract import flatten_params
 from mtl_core.errors import SpecError, format_loc
 from mtl_core.settings import error_path
 from mtl_core.sources import SOURCE_TASKS
@@ -190,19 +191,21 @@ def _check_read(spec: Spec, blocks: list[_Block], fail: Any) -> None:
     """A train key written where none of the trials that inherit it reads it is refused:
     momentum without sgd, a step schedule's knobs on another schedule, and so on. `blocks`
     are the stages' and include rules' own train blocks."""
-    for block in blocks:
-        unread = _unread(block)
-        for path in _paths(block.written):
-            if path in unread:
-                fail(f"{block.where}.{path}", unread[path])
+    written = [set(flatten_params(b.written)) for b in blocks]
+    unread = [_unread(b) for b in blocks]
+    for block, paths, skipped in zip(blocks, written, unread, strict=True):
+        for path in sorted(paths & skipped.keys()):
+            fail(f"{block.where}.{path}", skipped[path])
     grid = spec.grid
-    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
+    top = _unread(_Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train"))
     for path in _paths_set(spec.train):
-        why = _unread(top).get(path)
-        # Read by a stage or an include rule that inherits it: not refused.
-        heirs = [b for b in blocks if path not in _paths(b.written)]
-        if why and all(path in _unread(b) for b in heirs):
-            fail(f"train.{path}", why)
+        # Refused unless a stage or an include rule that inherits it (does not write it)
+        # reads it.
+        heirs = [
+            skipped for paths, skipped in zip(written, unread, strict=True) if path not in paths
+        ]
+        if path in top and all(path in skipped for skipped in heirs):
+            fail(f"train.{path}", top[path])
 
 
 def _check_schedule(schedule: Any, epochs: int, where: str, fail: Any) -> None:
@@ -248,15 +251,6 @@ def _unread(block: _Block) -> dict[str, str]:
                 )
     if train.affinity.every is None:
         out["affinity.params"] = "read only when affinity.every is set: set it or remove this"
-    return out
-
-
-def _paths(written: dict[str, Any], prefix: str = "") -> list[str]:
-    """Key paths of a written mapping, e.g. {'optimizer': {'lr': 1}} -> ['optimizer.lr']."""
-    out = []
-    for key, value in written.items():
-        path = f"{prefix}{key}"
-        out += _paths(value, f"{path}.") if isinstance(value, dict) else [path]
     return out
 
 
