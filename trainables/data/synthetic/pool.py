@@ -6,7 +6,7 @@ results are put back in index order and the bytes are the same as a serial run's
 
 Workers are *spawned* (never forked): the caller may already run threads (a Ray driver
 starting up, torch), and a forked child of a threaded process can deadlock. A spawned
-worker imports only this package (numpy, PIL, scipy), about a second each, so small
+worker imports only this package (numpy, PIL, pydantic), about half a second each, so small
 jobs stay in this process. As with any spawned pool, a script that generates data
 must guard its entry point (`if __name__ == "__main__":`): workers import the main
 module. The CLI, the benchmarks, pytest and Ray's workers do.
@@ -15,6 +15,7 @@ module. The CLI, the benchmarks, pytest and Ray's workers do.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +30,7 @@ from trainables.progress_bar import Bar
 CHUNK = 64  # faces per task: small enough to balance, large enough to amortise the hand-off
 MIN_PARALLEL = 512  # below this many faces, spawning workers costs more than it saves
 POLL_S = 0.2  # how often a pool checks for a stop request
+NICE = 10  # renderers yield the cores to the rest of a starting sweep (see _start_worker)
 
 Job = tuple[str, str, int]  # (format, split, number of faces)
 Rows = list[tuple[Any, Any]]  # per face: its Record and its row for the label file
@@ -106,7 +108,7 @@ def _in_processes(
     """Render the chunks in `workers` spawned processes; returns rows by chunk index."""
     ctx = multiprocessing.get_context("spawn")
     done: dict[int, Rows] = {}
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker)
     try:
         pending: dict[Future, int] = {
             pool.submit(_render_chunk, source, out, *chunk): i for i, chunk in enumerate(chunks)
@@ -131,9 +133,18 @@ def _in_processes(
     return done
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which cancels the pool (no tracebacks per worker)."""
+def _start_worker() -> None:
+    """Leave Ctrl-C to the parent, which cancels the pool (no tracebacks per worker), and
+    take only the CPU nothing else wants.
+
+    `mtl-sweep run` renders while its driver imports MLflow and starts Ray and Tune, and
+    while the first actors import torch: that chain, not the faces, is what the first
+    trial waits for on a small machine (benchmarks/bench_orchestration.py --cold), and
+    renderers at the same priority would halve its share of the cores.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):
+        os.nice(NICE)
 
 
 def _render_chunk(

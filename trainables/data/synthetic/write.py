@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 from PIL import Image
 
 from mtl_core.sources import SPLITS, SyntheticSource
@@ -367,6 +366,8 @@ def _save_imdb_mat(path: Path, f: dict[str, list[Any]]) -> None:
         "celeb_names": _cell(sorted(set(f.get("name", [])))),
         "celeb_id": row(f.get("celeb_id", [])),
     }
+    import scipy.io  # here, not at the top: every spawned renderer would import it for nothing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(path, {"imdb": meta})
     # The header's 116 text bytes hold a creation time; a fixed text makes the bytes
