@@ -141,3 +141,24 @@ def test_a_signal_mid_trial_kills_honestly_and_the_next_run_resumes(tmp_path, si
         assert len(history) == len(set(history))  # no round trained twice
         resumed = sorted(set(history) - set(steps))
         assert steps and resumed and resumed[0] > max(steps)  # continued, not from step 1
+
+
+@pytest.mark.e2e
+def test_synthetic_faces_that_cannot_be_written_stop_the_sweep_in_one_line(tmp_path):
+    """The faces render while Tune starts the first trials, which wait for them: a render
+    that fails stops every trial (none runs) and the run says why, exit 2."""
+    box = Sandbox(tmp_path)
+    (box.root / "cache").mkdir()
+    (box.root / "cache" / "synthetic").write_text("a file where the faces' folder goes")
+    try:
+        result = box.cli("run", SMOKE)
+    finally:
+        stop_ray_under(box.ray_tmp)
+    assert result.returncode == 2, result.stdout + result.stderr
+    err = "\n".join(ln for ln in result.stderr.splitlines() if " INFO mlflow." not in ln)
+    line = _one_clean_line(err)
+    assert line.startswith("error: could not write the synthetic faces under"), result.stderr
+    assert "File exists" in line
+    assert not _trials(box)
+    sweep = [r for r in runs(box.uri, "smoke") if r.data.tags.get(C.KIND) == C.KIND_SWEEP]
+    assert [r.info.status for r in sweep] != ["FINISHED"]

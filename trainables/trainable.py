@@ -33,7 +33,7 @@ from trainables.models import build_model
 from trainables.models.multitask import MultiTaskNet
 from trainables.optim import build_optimizer, build_scheduler
 from trainables.pretrained import fetch_pretrained
-from trainables.trial_data import TrialData, load_data
+from trainables.trial_data import TrialData, load_data, resolve_sources
 from trainables.trial_run import TrialRun, config_yaml
 from trainables.weighting import Weighting, build_weighting
 
@@ -359,5 +359,11 @@ def tune_reporter(metrics: dict[str, Any]) -> None:
 
 
 def tune_trainable(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable; a retried trial resumes from its last checkpoint."""
-    run_trial(config[TUNE_CONFIG_KEY], reporter=tune_reporter)
+    """The Ray Tune function trainable; a retried trial resumes from its last checkpoint.
+
+    The trial's data comes first, outside its clock and its run: on a cold start the
+    driver is still rendering the synthetic faces when the first actors get here.
+    """
+    request: TrialRequest = config[TUNE_CONFIG_KEY]
+    resolve_sources(request.config, Path(request.execution.cache_dir))
+    run_trial(request, reporter=tune_reporter)

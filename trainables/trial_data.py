@@ -84,6 +84,21 @@ class TrialData:
         return self.train.describe()
 
 
+def resolve_sources(config: TrialConfig, cache_dir: Path) -> None:
+    """Resolve every source the trial reads: its tasks' and the budget's reference.
+
+    A synthetic source that another process is still generating (the driver renders the
+    faces while the first actors start) is waited for here; one nobody generates is
+    generated. The trainable calls this before its clock and its MLflow run start.
+    """
+    for task in config.tasks:
+        resolve_source(config.sources[task], config.role(task), cache_dir, progress=False)
+    if config.matched and config.train.budget.steps is None and config.budget_source:
+        role = "pretrain" if config.is_pretrain else config.train.budget.reference
+        assert role is not None
+        resolve_source(config.budget_source, role, cache_dir, progress=False)
+
+
 def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
     """Resolve the trial's sources (only its own tasks'), load splits, build the batches."""
     size = config.train.image_size

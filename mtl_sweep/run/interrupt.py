@@ -8,7 +8,7 @@ aborts at once. The driver then exits 128 + signal: 130 for SIGINT, 143 for SIGT
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,17 +65,18 @@ class Interrupt:
             for s, handler in old.items():
                 signal.signal(s, handler)
 
-    def stopper(self) -> Any:
-        """A Tune Stopper that stops the whole experiment once a signal arrived."""
+    def stopper(self, also: Callable[[], bool] = lambda: False) -> Any:
+        """A Tune Stopper that stops the whole experiment once a signal arrived, or once
+        `also()` is true. Tune asks it after every result and every loop (~0.1 s)."""
         from ray.tune.stopper import Stopper
 
         interrupt = self
 
         class OnSignal(Stopper):
             def __call__(self, trial_id: str, result: dict) -> bool:
-                return interrupt.requested
+                return self.stop_all()
 
             def stop_all(self) -> bool:
-                return interrupt.requested
+                return interrupt.requested or also()
 
         return OnSignal()

@@ -4,8 +4,9 @@ Everything a user can get wrong is checked before anything starts (a missing roo
 file, ImageNet weights that cannot be had): those exit 2 before MLflow or Ray are
 touched. Generating synthetic faces cannot fail for the user's reasons and takes the
 longest (seconds per thousand faces, on every core), so it runs in a background thread
-while the driver imports MLflow and Ray and starts Ray; `wait()` joins it before the
-first trial is scheduled. Ray itself stays on the main thread, where it installs its
+while the driver imports MLflow and Ray and starts Ray, and on a local Ray while Tune
+starts the first actors, whose trials wait for it (see runner.py: _tune); `wait()` joins
+it and raises what stopped it. Ray itself stays on the main thread, where it installs its
 signal handlers.
 
 A real source's label files are read in another thread, while MLflow starts: a split they
@@ -24,6 +25,17 @@ from mtl_core.sources import SPLITS, Source
 from mtl_sweep.expand import Plan
 
 
+class Flag:
+    """A flag that a Tune Stopper can hold: Tune pickles its stopper with the experiment's
+    state, and a DataPrep, with its threads, does not pickle."""
+
+    def __init__(self) -> None:
+        self.up = False
+
+    def __call__(self) -> bool:
+        return self.up
+
+
 class DataPrep:
     """The plan's data sources: checked at once, synthetic ones generated in a thread."""
 
@@ -33,6 +45,7 @@ class DataPrep:
         self.real: list[Any] = []  # the real sources, resolved by check()
         self.stop = threading.Event()
         self.error: BaseException | None = None
+        self.failed = Flag()  # raised with `error`, for a Tune Stopper
         self.thread: threading.Thread | None = None
         self.labels: threading.Thread | None = None
         self.labels_error: BaseException | None = None
@@ -89,8 +102,13 @@ class DataPrep:
         try:
             for source in wanted:
                 ensure_synthetic(source, self.cache_dir, self.progress, self.stop)
+        except OSError as exc:  # a full disk, a file where a folder goes: the user's to fix
+            where = self.cache_dir / "synthetic"
+            self.error = DataError(f"could not write the synthetic faces under {where}: {exc}")
+            self.failed.up = True
         except BaseException as exc:  # handed to the main thread by wait()
             self.error = exc
+            self.failed.up = True
 
     def wait(self) -> None:
         """Block until the data is ready, then resolve every source (fast by now)."""

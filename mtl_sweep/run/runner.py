@@ -186,9 +186,7 @@ def _drive(
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(
-                plan, ctx, work.jobs, work.trials, opts, interrupt, prep.wait, report.start
-            )
+            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep, report.start)
         elif not interrupt.requested:
             prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
@@ -239,13 +237,19 @@ def _tune(
     trials,
     opts: RunOptions,
     interrupt: Interrupt,
-    ready: Callable[[], None],
+    prep: DataPrep,
     finished: Callable[[], None],
 ) -> Outcome:
     """Run the jobs and trials on Ray Tune (starting a local Ray unless given an address);
-    `ready()` blocks until the data is prepared, which overlaps with Ray's start, and
     `finished()` is called when Tune is done and nothing was interrupted, before Ray's
-    shutdown (which then overlaps with what it starts)."""
+    shutdown (which then overlaps with what it starts).
+
+    The synthetic faces render while Ray starts. On a local Ray, Tune starts too: the
+    first actors import torch while the faces render, and each trial waits for its data
+    before its clock starts (trainables/trial_data.py: resolve_sources), under the file
+    lock the driver holds while it writes. A cluster's trials start once the data is
+    ready: a shared folder's file lock may not hold across nodes.
+    """
     import ray
 
     from mtl_sweep.run.searcher import StagedSearcher
@@ -261,11 +265,14 @@ def _tune(
     started_here = _start_ray(opts)
     interrupt.reclaim()  # ray.init took SIGTERM: a stop must go through Tune, not abort
     try:
-        ready()  # the synthetic faces, rendering since before MLflow and Ray started
+        if not started_here:
+            prep.wait()
         total = len(jobs) + len(trials)
-        tuner = _tuner(ctx.spec, searcher, total, opts, interrupt.stopper(), ctx.tracking_uri)
+        stopper = interrupt.stopper(also=prep.failed)  # a failed render stops every trial
+        tuner = _tuner(ctx.spec, searcher, total, opts, stopper, ctx.tracking_uri)
         outcome = _outcome(tuner.fit())
         if not interrupt.requested:
+            prep.wait()  # raises what stopped the rendering, if anything did
             outcome.failed.extend(searcher.skipped)
             finished()
         return outcome
@@ -301,6 +308,10 @@ def _start_ray(opts: RunOptions) -> bool:
         kwargs["address"] = address
     else:
         kwargs.update(cluster.local_resources())  # tests: fake GPUs (see run/cluster.py)
+        # Ray starts one worker per CPU for the first driver, but Tune's trial actors carry
+        # their own runtime env and never use them: ~0.5 CPU-s each, on the cores that
+        # render the synthetic faces (benchmarks/bench_orchestration.py).
+        kwargs["_system_config"] = {"prestart_worker_first_driver": False}
     ray.init(**kwargs)
     return True
 
