@@ -1,8 +1,11 @@
 """Orchestration overhead of `mtl-sweep run` on a spec (default: sweeps/ablation.yaml).
 
 Runs the spec from a fresh MLflow store in a temporary directory, then reads each run's
-own wall time (`time/trial_s`, measured inside the trainable from entry to exit) from
-MLflow. By default the data is prepared first, untimed (`mtl-sweep data check SPEC`
+own wall time from MLflow: `time/trial_s`, measured inside the trainable from its entry
+(an actor's first trial: after torch's import, before MLflow's) to its last metrics,
+after its checkpoint artifact is written (its last Tune report and the run's end come
+after). It also gives the ratio by the runs' durations in MLflow (creation to end).
+By default the data is prepared first, untimed (`mtl-sweep data check SPEC`
 generates the synthetic data and decodes the caches), so the timing is orchestration;
 `--cold` times the data preparation too.
 
@@ -53,10 +56,13 @@ class Measured:
     runs: int
     wall: float
     own: float  # sum of the runs' own times
+    spans: float  # sum of the runs' durations in MLflow (creation to end)
     concurrency: int
     startup: float
     cpu_startup: dict[str, float]  # CPU seconds by role, up to the first run's start
     cpu_total: dict[str, float]  # ... up to the command's exit
+    idle: float  # slot-seconds with no run, between the first run's start and the last's end
+    end: float  # from the last run's end to the command's exit
 
     @property
     def ideal(self) -> float:
@@ -130,17 +136,33 @@ def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
         print(f"{code}: kept {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
-    first = min(r.info.start_time for r in runs) / 1000
+    spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in runs]
+    first = min(start for start, _ in spans)
     return Measured(
         code=code,
         runs=len(runs),
         wall=wall,
         own=sum(r.data.metrics["time/trial_s"] for r in runs),
+        spans=sum(end - start for start, end in spans),
         concurrency=concurrency,
         startup=first - start_epoch,
         cpu_startup=sampler.by_role(first),
         cpu_total=sampler.by_role(time.time()),
+        idle=idle_slots(spans, concurrency),
+        end=start_epoch + wall - max(end for _, end in spans),
     )
+
+
+def idle_slots(spans: list[tuple[float, float]], concurrency: int) -> float:
+    """Slot-seconds no run occupied between the first run's start and the last one's end:
+    the gaps between trials on a reused actor, and the tail where fewer runs are left
+    than slots."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    idle, running, last = 0.0, 0, events[0][0]
+    for when, step in events:
+        idle += max(0, concurrency - running) * (when - last)
+        running, last = running + step, when
+    return idle
 
 
 def show(m: Measured) -> None:
@@ -148,8 +170,17 @@ def show(m: Measured) -> None:
     print(f"  sweep wall time (from the command's start to its exit): {m.wall:.1f} s")
     print(f"  sum of runs' own time: {m.own:.1f} s -> ideal wall {m.ideal:.1f} s")
     print(f"  overhead ratio: {m.ratio:.3f}")
+    by_spans = m.wall / (m.spans / m.concurrency)
+    print(
+        f"  by the runs' MLflow durations instead (which leave out an actor's imports "
+        f"before its first run): sum {m.spans:.1f} s, ratio {by_spans:.3f}"
+    )
     print(f"  startup to the first run: {m.startup:.1f} s")
     print(f"  overhead per run after startup: {m.per_run:.2f} s (target <= 1.5)")
+    print(
+        f"  after the first run's start: {m.idle:.1f} slot-seconds without a run (gaps "
+        f"and the tail), then {m.end:.1f} s from the last run's end to the exit"
+    )
     cpus = os.cpu_count() or 1
     for label, cpu in (("to the first run", m.cpu_startup), ("in all", m.cpu_total)):
         parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())

@@ -310,12 +310,14 @@ def _test(
     final = {f"{C.TEST}{k}": v for k, v in test.items()}
     final["best_step"] = s.best_step
     final.update(s.affinity.final_metrics() if s.affinity else {})
-    final["time/trial_s"] = time.perf_counter() - started
-    tracker.log_metrics(final, step=s.best_step)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(C.CHECKPOINT_ARTIFACT).name
         ckpt.save(s.best_state, path)
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
+    # The trial's whole work, its checkpoint artifact included; only the last report and
+    # ending the run come after.
+    final["time/trial_s"] = time.perf_counter() - started
+    tracker.log_metrics(final, step=s.best_step)
     if reporter is not None:
         reporter({**final, "round": len(s.rounds) - 1, "final": True})
     return final
