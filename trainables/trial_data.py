@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mtl_core.errors import DataError
+from mtl_core.sources import Source
 from mtl_core.trial import TrialConfig
 from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
 from trainables.data.batches import StepBatches
@@ -93,10 +94,19 @@ def resolve_sources(config: TrialConfig, cache_dir: Path) -> None:
     """
     for task in config.tasks:
         resolve_source(config.sources[task], config.role(task), cache_dir, progress=False)
-    if config.matched and config.train.budget.steps is None and config.budget_source:
-        role = "pretrain" if config.is_pretrain else config.train.budget.reference
-        assert role is not None
-        resolve_source(config.budget_source, role, cache_dir, progress=False)
+    reference = _budget_reference(config)
+    if reference is not None:
+        resolve_source(*reference, cache_dir, progress=False)
+
+
+def _budget_reference(config: TrialConfig) -> tuple[Source, str] | None:
+    """The source and role whose train split sizes a matched budget; None when the budget
+    is a fixed step count or per epoch."""
+    t = config.train
+    if not config.matched or t.budget.steps is not None:
+        return None
+    assert config.budget_source is not None and t.budget.reference is not None
+    return config.budget_source, "pretrain" if config.is_pretrain else t.budget.reference
 
 
 def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
@@ -145,10 +155,9 @@ def _budget(
         return batches, t.epochs * len(batches), float(len(batches))
     batches = StepBatches(train, t.batch_size, config.seed)
     total = t.budget.steps
-    if total is None:
-        assert config.budget_source is not None and t.budget.reference is not None
-        role = "pretrain" if config.is_pretrain else t.budget.reference
-        ref = resolve_source(config.budget_source, role, cache_dir)
+    reference = _budget_reference(config)
+    if reference is not None:
+        ref = resolve_source(*reference, cache_dir)
         n_ref = len(load_split(ref, "train", t.image_size, cache_dir))
         if n_ref == 0:
             raise DataError(f"no usable train images in {ref}, which sizes the budget")
