@@ -56,7 +56,7 @@ class Measured:
     runs: int
     wall: float
     own: float  # sum of the runs' own times
-    spans: float  # sum of the runs' durations in MLflow (creation to end)
+    durations: float  # sum of the runs' durations in MLflow (creation to end)
     concurrency: int
     startup: float
     cpu_startup: dict[str, float]  # CPU seconds by role, up to the first run's start
@@ -143,7 +143,7 @@ def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
         runs=len(runs),
         wall=wall,
         own=sum(r.data.metrics["time/trial_s"] for r in runs),
-        spans=sum(end - start for start, end in spans),
+        durations=sum(end - start for start, end in spans),
         concurrency=concurrency,
         startup=first - start_epoch,
         cpu_startup=sampler.by_role(first),
@@ -170,10 +170,10 @@ def show(m: Measured) -> None:
     print(f"  sweep wall time (from the command's start to its exit): {m.wall:.1f} s")
     print(f"  sum of runs' own time: {m.own:.1f} s -> ideal wall {m.ideal:.1f} s")
     print(f"  overhead ratio: {m.ratio:.3f}")
-    by_spans = m.wall / (m.spans / m.concurrency)
+    by_durations = m.wall / (m.durations / m.concurrency)
     print(
         f"  by the runs' MLflow durations instead (which leave out an actor's imports "
-        f"before its first run): sum {m.spans:.1f} s, ratio {by_spans:.3f}"
+        f"before its first run): sum {m.durations:.1f} s, ratio {by_durations:.3f}"
     )
     print(f"  startup to the first run: {m.startup:.1f} s")
     print(f"  overhead per run after startup: {m.per_run:.2f} s (target <= 1.5)")

@@ -161,4 +161,4 @@ def test_synthetic_faces_that_cannot_be_written_stop_the_sweep_in_one_line(tmp_p
     assert "File exists" in line
     assert not _trials(box)
     sweep = [r for r in runs(box.uri, "smoke") if r.data.tags.get(C.KIND) == C.KIND_SWEEP]
-    assert [r.info.status for r in sweep] != ["FINISHED"]
+    assert [r.info.status for r in sweep] == ["KILLED"]  # the driver gave up (runner._drive)

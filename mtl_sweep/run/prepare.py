@@ -102,12 +102,16 @@ class DataPrep:
         try:
             for source in wanted:
                 ensure_synthetic(source, self.cache_dir, self.progress, self.stop)
-        except BaseException as exc:  # handed to the main thread by wait()
-            self.error = exc
-            if isinstance(exc, OSError):  # a full disk, a file where a folder goes
-                where = self.cache_dir / "synthetic"
-                self.error = DataError(f"could not write the synthetic faces under {where}: {exc}")
-            self.failed.up = True
+        except OSError as exc:  # a full disk, a file where a folder goes: the user's to fix
+            where = self.cache_dir / "synthetic"
+            self._failed(DataError(f"could not write the synthetic faces under {where}: {exc}"))
+        except BaseException as exc:
+            self._failed(exc)
+
+    def _failed(self, error: BaseException) -> None:
+        """Hand the error to wait() on the main thread, and raise the stopper's flag."""
+        self.error = error
+        self.failed.up = True
 
     def wait(self) -> None:
         """Block until the data is ready, then resolve every source (fast by now)."""

@@ -2,8 +2,8 @@
 
 Order of work:
 1. Load and expand the spec, resolve the tracking URI and cache dir (all absolute), and
-   check every data source (synthetic data is generated here). Problems exit 2 before
-   Ray starts.
+   check every data source. Problems exit 2 before Ray starts. Synthetic data starts
+   rendering here, in the background; on a local Ray, trials wait for it (see _tune).
 2. In MLflow: create the experiment once, reuse the sweep's parent run, mark runs a
    dead driver left RUNNING as KILLED, and skip every trial or pretraining job that
    already has a FINISHED run with its key (a pretraining job in any experiment).
