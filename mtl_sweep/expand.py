@@ -5,8 +5,10 @@ Rules, in order:
    weights x seed. Cells matching an `exclude` rule are dropped.
 2. `include` rules add small grids (omitted axes take the main grid's values).
 3. Weights: `fixed` takes each weight vector, restricted to the trial's own tasks; a
-   zero weight removes that task. A single-task trial always trains with weight 1 and
-   no weighting strategy. Adaptive strategies ignore weight vectors (all start at 1).
+   lattice item gives each task set its own vectors (`spec.weights`). A zero weight
+   removes that task, so a lattice vertex collapses into the smaller set's cell. A
+   single-task trial always trains with weight 1 and no weighting strategy. Adaptive
+   strategies ignore weight vectors (all start at 1).
 4. Trials that are identical after these rules collapse into one; the plan counts why.
 
 Each trial is a `TrialConfig` built here, once. Its key is a short hash of its identity
@@ -34,7 +36,8 @@ from mtl_core.tasks import TASKS, TaskSet, expand_task_item, tasks_tag
 from mtl_core.trial import PretrainRef, TrialConfig
 from mtl_sweep.budget import budget_source, with_reference
 from mtl_sweep.spec.schema import CellSpec, MatchSpec, Spec, TrainSpec
-from mtl_sweep.spec.validate import merged_train, weight_vector
+from mtl_sweep.spec.validate import merged_train
+from mtl_sweep.spec.weights import vectors
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     """Expand a validated spec into pretraining jobs and trials (see module docstring)."""
     grid = spec.grid
     cells, n_main, excluded = [], 0, 0
-    for cell in _cells(spec, grid, spec.train, None, "grid"):
+    for cell in _cells(spec, grid, spec.train, None, "grid", file):
         n_main += 1
         if any(_matches(rule, cell) for rule in grid.exclude):
             excluded += 1
@@ -188,7 +191,7 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     n_included = 0
     for i, rule in enumerate(grid.include):
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
-        for cell in _cells(spec, rule, train, rule.label, f"grid.include[{i}]"):
+        for cell in _cells(spec, rule, train, rule.label, f"grid.include[{i}]", file):
             n_included += 1
             cells.append(cell)
 
@@ -254,7 +257,7 @@ def _axis(rule: CellSpec | Any, grid: Any, name: str) -> list[Any]:
     return getattr(grid, name) if value is None else value
 
 
-def _cells(spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: str):
+def _cells(spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: str, file: str):
     grid = spec.grid
     tasksets: list[TaskSet] = []
     for item in _axis(rule, grid, "tasks"):
@@ -264,16 +267,30 @@ def _cells(spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: st
     for ts in tasksets:
         task_flags.append((ts, ts in seen))
         seen.add(ts)
+    items = _axis(rule, grid, "weights")
+    items_where = (
+        f"{where}.weights" if getattr(rule, "weights", None) is not None else "grid.weights"
+    )
     axes = product(
         _axis(rule, grid, "backbone"),
         _axis(rule, grid, "pretrain"),
         task_flags,
         _axis(rule, grid, "weighting"),
-        [weight_vector(w) for w in _axis(rule, grid, "weights")],
-        _axis(rule, grid, "seed"),
     )
-    for backbone, pretrain, (tasks, dup), weighting, weights, seed in axes:
-        yield _Cell(tasks, backbone, pretrain, weighting, weights, seed, train, label, where, dup)
+    for backbone, pretrain, (tasks, dup), weighting in axes:
+        for weights in _weight_vectors(items, tasks, file, items_where):  # a lattice: per set
+            for seed in _axis(rule, grid, "seed"):
+                yield _Cell(
+                    tasks, backbone, pretrain, weighting, weights, seed, train, label, where, dup
+                )
+
+
+def _weight_vectors(items: list[Any], tasks: TaskSet, file: str, where: str):
+    for i, item in enumerate(items):
+        try:
+            yield from vectors(item, tasks)
+        except ValueError as exc:
+            raise SpecError(file, f"{where}[{i}]", str(exc)) from None
 
 
 def _matches(rule: MatchSpec, cell: _Cell) -> bool:

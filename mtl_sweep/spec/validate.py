@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -15,34 +14,9 @@ from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS, expand_task_item
 from mtl_core.weightings import WEIGHTINGS
 from mtl_sweep.spec.schema import EXECUTION_ONLY_TRAIN_KEYS, Spec, TrainSpec
+from mtl_sweep.spec.weights import check_item
 
 STAGE_SOURCE_KINDS: tuple[str, ...] = ("imdb_wiki", "synthetic")
-
-
-def weight_vector(value: list[float] | dict[str, float]) -> dict[str, float]:
-    """Turn a weight vector (task order, or {task: w} with omitted tasks at 1) into a dict.
-
-    Raises ValueError for a wrong length, an unknown task, a negative or non-finite
-    weight, or all zeros.
-    """
-    if isinstance(value, dict):
-        unknown = set(value) - set(TASKS)
-        if unknown:
-            raise ValueError(f"unknown task {sorted(unknown)[0]!r}; known: {', '.join(TASKS)}")
-        weights = {t: float(value.get(t, 1.0)) for t in TASKS}
-    else:
-        if len(value) != len(TASKS):
-            raise ValueError(
-                f"a weight vector has {len(TASKS)} numbers, in the order {', '.join(TASKS)}; "
-                f"got {len(value)}"
-            )
-        weights = {t: float(w) for t, w in zip(TASKS, value, strict=True)}
-    for task, w in weights.items():
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight of {task} must be a finite number >= 0, got {w}")
-    if not any(weights.values()):
-        raise ValueError("all weights are zero: the vector trains no task")
-    return weights
 
 
 def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: str) -> TrainSpec:
@@ -285,7 +259,7 @@ def _axis_problem(axis: str, value: Any, spec: Spec) -> str | None:
         if axis == "tasks":
             expand_task_item(value)
         elif axis == "weights":
-            weight_vector(value)
+            check_item(value)
     except ValueError as exc:
         return str(exc)
     if axis == "backbone":
