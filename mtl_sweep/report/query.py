@@ -49,6 +49,7 @@ COLUMNS: tuple[str, ...] = (
     "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
     "affinity_params",  # what its lookahead stepped: trunk (also when not logged) or last_shared
     "budget",  # dict budget/* metric -> value: the steps and images the trial trained with
+    "trivial",  # dict trivial/* metric -> value: the trivial predictor's (absent on older runs)
     *METRIC_KEYS,
 )
 
@@ -160,6 +161,7 @@ def _record(run: Run) -> dict[str, Any]:
         "affinity": _affinity(metrics),
         "affinity_params": params.get("run.affinity_params", "trunk"),
         "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
+        "trivial": {k: v for k, v in metrics.items() if k.startswith("trivial/")},
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})
     return record
