@@ -54,7 +54,7 @@ def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float]) -> float:
     return sum(task_gain(t, mtl[t], stl[t]) for t in mtl) / len(mtl)
 
 
-def agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+def configs_agree(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     """Whether two configs agree on every param both have."""
     return all(a[k] == b[k] for k in a.keys() & b.keys())
 
@@ -70,7 +70,7 @@ def baselines(row: Row, singles: Sequence[Row]) -> tuple[dict[str, Row], str]:
             if s.tasks == (task,)
             and s.backbone == row.backbone
             and s.pretrain == row.pretrain
-            and agrees(s.config, row.config)
+            and configs_agree(s.config, row.config)
         ]
         if len(rows) == 1:
             found[task] = rows[0]

@@ -39,7 +39,7 @@ import pandas as pd
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.report.compare import agrees, baselines
+from mtl_sweep.report.compare import baselines, configs_agree
 from mtl_sweep.report.query import config_signature
 from mtl_sweep.report.stats import DEFAULT_ALPHA, Interval, Paired, holm_adjust, mean_ci, paired
 from mtl_sweep.report.tables import MULTI, SINGLE, Row
@@ -149,7 +149,7 @@ def _sets(rows: Sequence[Row]) -> list[tuple[list[Row], list[Row]]]:
                 fixed.setdefault(config_signature(row.config), []).append(row)
         adaptive = [r for r in cell_rows if r.weighting != "fixed"]
         for group in fixed.values():
-            mine = [r for r in adaptive if agrees(r.config, group[0].config)]
+            mine = [r for r in adaptive if configs_agree(r.config, group[0].config)]
             if len(group) >= 2 or mine:
                 out.append((group, mine))
         if not fixed and adaptive:
