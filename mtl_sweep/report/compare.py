@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
+from mtl_sweep.report.model import DEFAULT_ALPHA, Row
 from mtl_sweep.report.stats import (
-    DEFAULT_ALPHA,
     holm_adjust,
     mean_ci,
     min_detectable_difference,
     paired_many,
 )
-
-if TYPE_CHECKING:
-    from mtl_sweep.report.tables import Row
 
 
 def task_gain(task: str, mtl: float, stl: float) -> float:
