@@ -9,20 +9,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from mtl_sweep.report import DEFAULT_ALPHA, DEFAULT_GROUP_BY
-from mtl_sweep.report.fronts import (
-    BEYOND,
-    DOMINATED,
-    FIXED,
-    FRONT,
-    Front,
-    build_fronts,
-    hypervolume,
-    normalise,
-    trivial_values,
-)
-from mtl_sweep.report.query import load_sweep
-from mtl_sweep.report.tables import build_tables
+from mtl_sweep.report import build_report
+from mtl_sweep.report.fronts import hypervolume, normalise
+from mtl_sweep.report.model import BEYOND, DOMINATED, FIXED, FRONT, Front
 
 from .test_report import Study, empty_store, uri  # noqa: F401  (fixtures)
 
@@ -99,11 +88,8 @@ def planted(study: Study, *, trivial: bool = True, backbone: str = "resnet18") -
     return strategies
 
 
-def fronts_of(store_uri: str, alpha: float = DEFAULT_ALPHA) -> list[Front]:
-    sweep = load_sweep(store_uri)
-    report = build_tables(sweep, DEFAULT_GROUP_BY, alpha)
-    rows = list({id(r): r for t in report.tables for r in t.rows}.values())
-    return build_fronts(rows, trivial_values(sweep.runs), alpha)
+def fronts_of(store_uri: str) -> list[Front]:
+    return build_report(store_uri).fronts
 
 
 def holm(p: Sequence[float]) -> list[float]:
@@ -213,6 +199,7 @@ def test_fewer_than_three_weightings_give_no_front_with_a_note(store):
     study.seeds(("age", "gender"), [{"age": 4.0, "gender": 0.9}] * 3, weighting="dwa")
     (front,) = fronts_of(store)
     assert not front.drawn and not front.strategies
+    assert front.unjudged == ("dwa",)
     assert front.notes[0] == "no front: 2 fixed weighting(s), a front needs 3"
 
 

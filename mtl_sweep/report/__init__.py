@@ -40,6 +40,7 @@ def build_report(
     `groupings`: the task-grouping section for every table (True), none (False), or for
     tables with task subsets other than single tasks and all of them (None).
     """
+    from mtl_sweep.report.fronts import attach_fronts
     from mtl_sweep.report.grouping_analysis import attach_groupings
     from mtl_sweep.report.query import load_sweep
     from mtl_sweep.report.tables import build_tables, check_alpha
@@ -48,6 +49,7 @@ def build_report(
     runs = load_sweep(uri, experiment, sweep)
     report = build_tables(runs, group_by, alpha)
     attach_groupings(report, runs.runs, groupings)
+    attach_fronts(report, runs.runs)
     return report
 
 

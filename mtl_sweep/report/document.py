@@ -5,6 +5,7 @@ here; the writers (report/writers/) stay as they are."""
 from __future__ import annotations
 
 from mtl_sweep.report.captions import confidence, delta_convention, summary
+from mtl_sweep.report.fronts_section import front_panels, fronts_section
 from mtl_sweep.report.grouping_section import affinity_panels, grouping_section
 from mtl_sweep.report.main_section import main_section
 from mtl_sweep.report.model import MULTI, Document, Figure, GainsPanel, Report
@@ -16,7 +17,8 @@ NO_GAINS = (
 
 
 def build_document(report: Report) -> Document:
-    """The report's document: comparison tables first, then the task groupings."""
+    """The report's document: comparison tables first, then the task groupings, then the
+    trade-off fronts (where the sweep has a multi-task set to trace)."""
     meta = {
         "sweep": report.sweep,
         "experiment": report.experiment,
@@ -39,9 +41,14 @@ def build_document(report: Report) -> Document:
         summary=summary(report),
         empty="" if report.tables else NO_RUNS,
         meta=meta,
-        sections=[main_section(report), grouping_section(report)],
+        sections=[
+            main_section(report),
+            grouping_section(report),
+            *([fronts] if (fronts := fronts_section(report)) else []),
+        ],
         figures=[
             Figure(gains, required=NO_GAINS),
             Figure(affinity_panels(report), suffix="-affinity"),
+            Figure(front_panels(report), suffix="-fronts"),
         ],
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import combinations
 
 import numpy as np
@@ -40,82 +40,29 @@ import pandas as pd
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.compare import baselines, configs_agree
+from mtl_sweep.report.model import (
+    BEYOND,
+    DEFAULT_ALPHA,
+    DOMINATED,
+    FIXED,
+    FRONT,
+    MULTI,
+    SINGLE,
+    Front,
+    Paired,
+    Point,
+    Report,
+    Row,
+    Verdict,
+)
 from mtl_sweep.report.query import config_signature
-from mtl_sweep.report.stats import DEFAULT_ALPHA, Interval, Paired, holm_adjust, mean_ci, paired
-from mtl_sweep.report.tables import MULTI, SINGLE, Row
+from mtl_sweep.report.stats import holm_adjust, mean_ci, paired
 
 MIN_WEIGHTINGS = 3  # fixed weightings a front needs
-DOMINATED, FRONT, BEYOND = "dominated", "front", "beyond"  # a strategy's verdict
-FIXED = "fixed"  # the hypervolume entry of the fixed-weight front
 # The trivial predictor's test metrics each trial logs, e.g. trivial/test/age_mae.
 TRIVIAL_TEST = "trivial/test/"
 
 Pair = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Point:
-    """One configuration on a pair's two axes: means and intervals in stored units."""
-
-    name: str  # the weights as text (`0.18, 1.82`), a strategy, or `single-task`
-    weights: tuple[float, ...] | None  # fixed weights over the set's tasks; None otherwise
-    axes: tuple[Interval, Interval]  # per task of the pair: mean, std, n and the interval
-    values: tuple[dict[int, float], dict[int, float]]  # per task: seed -> value
-
-    @property
-    def means(self) -> tuple[float, float]:
-        """The mean per task of the pair."""
-        return (self.axes[0].mean, self.axes[1].mean)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Where an adaptive strategy's mean point lies against the fixed-weight front."""
-
-    point: Point
-    verdict: str  # DOMINATED, FRONT or BEYOND
-    # The weighting the tests compare with: the best dominating weighting (dominated) or
-    # the best front point it dominates (beyond); None on the front.
-    versus: Point | None = None
-    # Task -> paired test; its gains are signed so that + favours the dominating side.
-    tests: dict[str, Paired] = field(default_factory=dict)
-
-    @property
-    def dominated_by(self) -> tuple[float, ...] | None:
-        """The weights of the best fixed weighting that dominates it, or None."""
-        return self.versus.weights if self.verdict == DOMINATED and self.versus else None
-
-    @property
-    def dominates(self) -> tuple[float, ...] | None:
-        """The weights of the front point it dominates (beyond), or None."""
-        return self.versus.weights if self.verdict == BEYOND and self.versus else None
-
-
-@dataclass(frozen=True)
-class Front:
-    """One task pair of one multi-task set: its fixed weightings, front and strategies."""
-
-    backbone: str
-    pretrain: str
-    tasks: tuple[str, ...]  # the multi-task set the rows trained
-    pair: Pair  # the two tasks on the axes, in canonical order
-    seeds: tuple[int, ...]  # the seeds every fixed weighting finished
-    points: list[Point]  # the fixed weightings
-    on_front: list[bool]  # per point: non-dominated
-    singles: dict[str, Point]  # task -> its single-task point (only that axis is meaningful)
-    strategies: list[Verdict]
-    hypervolume: dict[str, float]  # FIXED or a strategy -> hypervolume; empty: none
-    notes: list[str]  # why a front, a verdict or the hypervolume is missing or partial
-
-    @property
-    def drawn(self) -> bool:
-        """Whether the pair has a front (enough weightings on shared seeds)."""
-        return bool(self.on_front)
-
-    @property
-    def front(self) -> list[Point]:
-        """The non-dominated fixed weightings."""
-        return [p for p, on in zip(self.points, self.on_front, strict=True) if on]
 
 
 def build_fronts(
@@ -179,9 +126,17 @@ def _front(
         if t in refs
     }
     front = Front(
-        first.backbone, first.pretrain, first.tasks, pair, seeds, points, [], {}, [], {}, notes
+        first.backbone,
+        first.pretrain,
+        first.tasks,
+        pair,
+        variant=first.variant,
+        seeds=seeds,
+        points=points,
+        singles=single_points,
+        unjudged=tuple(r.weighting for r in adaptive),
+        notes=notes,
     )
-    front = replace(front, singles=single_points)
     if len(fixed) < MIN_WEIGHTINGS:
         notes.insert(
             0, f"no front: {len(fixed)} fixed weighting(s), a front needs {MIN_WEIGHTINGS}"
@@ -197,7 +152,7 @@ def _front(
     hv, why = _hypervolumes(front, verdicts, fixed[0], trivial)
     if why:
         notes.append(why)
-    return replace(front, strategies=verdicts, hypervolume=hv)
+    return replace(front, strategies=verdicts, unjudged=(), hypervolume=hv)
 
 
 def _metric_key(task: str) -> str:
@@ -399,3 +354,10 @@ def _holm(fronts: list[Front], alpha: float) -> list[Front]:
         ]
         out.append(replace(f, strategies=verdicts))
     return out
+
+
+def attach_fronts(report: Report, runs: pd.DataFrame) -> None:
+    """Set `report.fronts`: every front of the report's rows, the trivial values read from
+    the sweep's runs (query.COLUMNS)."""
+    rows = list({id(r): r for t in report.tables for r in t.rows}.values())
+    report.fronts = build_fronts(rows, trivial_values(runs), report.alpha)

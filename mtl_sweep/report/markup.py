@@ -51,6 +51,7 @@ _LATEX_ESCAPES = {
     "≥": r"$\geq$",
     "≈": r"$\approx$",
     "→": r"$\to$",
+    "×": r"$\times$",
     "<": "$<$",  # text-mode < and > print as ¡ and ¿ in LaTeX's default font encoding
     ">": "$>$",
     "—": "---",

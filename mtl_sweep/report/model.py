@@ -268,6 +268,79 @@ class Grouping:
     notes: list[str] = field(default_factory=list)
 
 
+# --- trade-off fronts ----------------------------------------------------------------------
+
+DOMINATED, FRONT, BEYOND = "dominated", "front", "beyond"  # an adaptive strategy's verdict
+FIXED = "fixed"  # the hypervolume entry of the fixed-weight front
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration on a pair's two axes: means and intervals in stored units."""
+
+    name: str  # the weights as text (`0.18, 1.82`), a strategy, or `single-task`
+    weights: tuple[float, ...] | None  # fixed weights over the set's tasks; None otherwise
+    axes: tuple[Interval, Interval]  # per task of the pair: mean, std, n and the interval
+    values: tuple[dict[int, float], dict[int, float]]  # per task: seed -> value
+
+    @property
+    def means(self) -> tuple[float, float]:
+        """The mean per task of the pair."""
+        return (self.axes[0].mean, self.axes[1].mean)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Where an adaptive strategy's mean point lies against the fixed-weight front."""
+
+    point: Point
+    verdict: str  # DOMINATED, FRONT or BEYOND
+    # The weighting the tests compare with: the best dominating weighting (dominated) or
+    # the best front point it dominates (beyond); None on the front.
+    versus: Point | None = None
+    # Task -> paired test; its gains are signed so that + favours the dominating side.
+    tests: dict[str, Paired] = field(default_factory=dict)
+
+    @property
+    def dominated_by(self) -> tuple[float, ...] | None:
+        """The weights of the best fixed weighting that dominates it, or None."""
+        return self.versus.weights if self.verdict == DOMINATED and self.versus else None
+
+    @property
+    def dominates(self) -> tuple[float, ...] | None:
+        """The weights of the front point it dominates (beyond), or None."""
+        return self.versus.weights if self.verdict == BEYOND and self.versus else None
+
+
+@dataclass(frozen=True)
+class Front:
+    """One task pair of one multi-task set: its fixed weightings, front and strategies."""
+
+    backbone: str
+    pretrain: str
+    tasks: tuple[str, ...]  # the multi-task set the rows trained
+    pair: tuple[str, str]  # the two tasks on the axes, in canonical order
+    variant: str = ""  # the params that tell its rows apart from others' (Row.variant)
+    seeds: tuple[int, ...] = ()  # the seeds every fixed weighting finished
+    points: list[Point] = field(default_factory=list)  # the fixed weightings
+    on_front: list[bool] = field(default_factory=list)  # per point: non-dominated; [] undrawn
+    singles: dict[str, Point] = field(default_factory=dict)  # task -> single-task point
+    strategies: list[Verdict] = field(default_factory=list)  # judged against the front
+    unjudged: tuple[str, ...] = ()  # adaptive strategies with no front to judge them by
+    hypervolume: dict[str, float] = field(default_factory=dict)  # FIXED or strategy -> HV
+    notes: list[str] = field(default_factory=list)  # why a front, verdict or HV is missing
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the pair has a front (enough weightings on shared seeds)."""
+        return bool(self.on_front)
+
+    @property
+    def front(self) -> list[Point]:
+        """The non-dominated fixed weightings (none where no front is drawn)."""
+        return [p for p, on in zip(self.points, self.on_front, strict=False) if on]
+
+
 @dataclass
 class Report:
     """The analysis of one sweep: its tables, the counts behind the footnotes, groupings."""
@@ -281,6 +354,7 @@ class Report:
     alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
     tests: int = 0  # paired t-tests in the report: the family Holm's correction runs over
     groupings: list[Grouping] = field(default_factory=list)
+    fronts: list[Front] = field(default_factory=list)  # report/fronts.py
 
 
 # --- the document: what every format shows -------------------------------------------------
@@ -370,6 +444,15 @@ class AffinityPanel:
     """One heatmap of Z(i→j) for `--plot`: an analysis with affinities."""
 
     grouping: Grouping
+
+
+@dataclass(frozen=True)
+class FrontPanel:
+    """One task pair's trade-off front for `--plot`."""
+
+    title: str
+    front: Front
+    alpha: float
 
 
 @dataclass

@@ -20,8 +20,10 @@ from mtl_sweep.report.model import (
     AffinityPanel,
     Document,
     Figure,
+    FrontPanel,
     GainsPanel,
     Interval,
+    Point,
     Row,
 )
 
@@ -143,4 +145,58 @@ def _affinity(fig: MplFigure, ax: Axes, panel: AffinityPanel) -> None:
     fig.colorbar(image, ax=ax, shrink=0.8)
 
 
-_DRAW: dict[type, Any] = {GainsPanel: _gains, AffinityPanel: _affinity}
+# --- trade-off fronts ----------------------------------------------------------------------
+
+STRATEGY_MARKERS = ("s", "^", "D", "v", "P", "X")  # one per adaptive strategy, in order
+
+
+def _front(fig: MplFigure, ax: Axes, panel: FrontPanel) -> None:
+    """One task pair's front: every fixed weighting at its means over seeds with its
+    (1 - alpha) interval per axis as a cross, the front as a line through the non-dominated
+    weightings, each adaptive strategy as its own marker (labelled with its verdict) and
+    the single-task point (each task trained alone). An axis where lower is better (MAE)
+    is reversed, so better is always up and to the right."""
+    front, alpha = panel.front, panel.alpha
+    metrics = [PRIMARY_METRIC[t] for t in front.pair]
+    scale = [100.0 if m.percent else 1.0 for m in metrics]
+
+    def at(p: Point) -> tuple[list[float], list[float], list[float], list[float]]:
+        x, y = (a.mean * s for a, s in zip(p.axes, scale, strict=True))
+        ex, ey = (_half_width(a) * s for a, s in zip(p.axes, scale, strict=True))
+        return [x], [y], [ex], [ey]
+
+    labelled: set[str] = set()
+    for p, on in zip(front.points, front.on_front, strict=True):
+        x, y, ex, ey = at(p)
+        text = "fixed weighting (on the front)" if on else "fixed weighting (dominated)"
+        label = None if text in labelled else text  # one legend entry per kind
+        labelled.add(text)
+        ax.errorbar(x, y, ey, ex, fmt="o", color="C0" if on else "0.6", capsize=2, label=label)
+        ax.annotate(p.name, (x[0], y[0]), xytext=(3, 3), textcoords="offset points", fontsize=6)
+    line = sorted((p.axes[0].mean * scale[0], p.axes[1].mean * scale[1]) for p in front.front)
+    ax.plot([x for x, _ in line], [y for _, y in line], "-", color="C0", label="fixed-weight front")
+    for k, v in enumerate(front.strategies):
+        x, y, ex, ey = at(v.point)
+        marker = STRATEGY_MARKERS[k % len(STRATEGY_MARKERS)]
+        label = f"{v.point.name}: {v.verdict}"
+        ax.errorbar(x, y, ey, ex, fmt=marker, color=f"C{k + 1}", ms=8, capsize=2, label=label)
+    if len(front.singles) == 2:
+        sx = front.singles[front.pair[0]].axes[0].mean * scale[0]
+        sy = front.singles[front.pair[1]].axes[1].mean * scale[1]
+        ax.plot([sx], [sy], "*", color="black", ms=14, label="single-task (each alone)")
+    for m, flip, set_label in (
+        (metrics[0], ax.invert_xaxis, ax.set_xlabel),
+        (metrics[1], ax.invert_yaxis, ax.set_ylabel),
+    ):
+        if not m.higher_is_better:
+            flip()
+        set_label(m.label + ("" if m.higher_is_better else ", axis reversed"))
+    ax.set_title(
+        f"{panel.title}\nmeans over seeds, {100 * (1 - alpha):g}% CI; better: up and right",
+        fontsize="small",
+    )
+    # Below the axes: inside, it would hide points wherever it went.
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
+
+
+_DRAW: dict[type, Any] = {GainsPanel: _gains, AffinityPanel: _affinity, FrontPanel: _front}
