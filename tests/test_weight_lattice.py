@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from math import comb, isclose
 
 import pytest
 
 from mtl_core.tasks import SHORTHANDS
 from mtl_sweep.expand import expand
-from mtl_sweep.spec.load import parse_spec
+from mtl_sweep.spec.load import load_spec, parse_spec
 from mtl_sweep.spec.weights import ratio_vectors, simplex_vectors
+
+from .conftest import SWEEPS
 
 
 def plan_of(text: str):
@@ -127,3 +130,16 @@ def test_bad_lattices_exit_2_naming_the_key(cli, tmp_path, weights, path, messag
     assert "\n" not in line
     assert line.startswith(f"error: {spec}: {path}: "), line
     assert message in line
+
+
+def test_the_fronts_spec_traces_two_pairs_with_three_strategies_and_singles():
+    plan = expand(load_spec(SWEEPS / "fronts.yaml"), "fronts.yaml")
+    per_set = Counter((t.tasks, t.weighting) for t in plan.trials)
+    for pair in (("age", "gender"), ("emotion", "smile")):
+        assert per_set[(pair, "fixed")] == 7 * 3
+        assert all(per_set[(pair, w)] == 3 for w in ("uncertainty", "dwa", "gradnorm"))
+    assert sorted(t.tasks[0] for t in plan.trials if len(t.tasks) == 1) == sorted(
+        ["age", "gender", "emotion", "smile"] * 3
+    )
+    assert len(plan.trials) == 72
+    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
