@@ -263,3 +263,15 @@ def test_normalise_is_the_relative_objective():
     assert normalise("age", 8.0, 10.0) == pytest.approx(0.2)
     assert normalise("gender", 0.8, 0.6) == pytest.approx(0.5)
     assert normalise("smile", 0.6, 0.6) == 0.0
+
+
+def test_a_strategy_without_a_finished_seed_is_unjudged(store):
+    study = Study(store)
+    for weights in [(1.8, 0.2), (1.0, 1.0), (0.2, 1.8)]:
+        for seed in (0, 1):
+            study.trial(("age", "gender"), fixed_values(weights, seed), seed=seed, weights=weights)
+    study.trial(("age", "gender"), {}, seed=0, weighting="gradnorm", status="FAILED")
+    (front,) = fronts_of(store)
+    assert front.drawn and not front.strategies
+    assert front.unjudged == ("gradnorm",)
+    assert "gradnorm: no seed finished on both tasks, so no verdict" in front.notes

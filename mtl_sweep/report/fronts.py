@@ -95,13 +95,21 @@ def _sets(rows: Sequence[Row]) -> list[tuple[list[Row], list[Row]]]:
             if row.weighting == "fixed" and row.weights is not None:
                 fixed.setdefault(config_signature(row.config), []).append(row)
         adaptive = [r for r in cell_rows if r.weighting != "fixed"]
+        placed: set[int] = set()
         for group in fixed.values():
             mine = [r for r in adaptive if configs_agree(r.config, group[0].config)]
+            placed |= {id(r) for r in mine}
             if len(group) >= 2 or mine:
                 out.append((group, mine))
-        if not fixed and adaptive:
-            out.append(([], adaptive))
+        alone = [r for r in adaptive if id(r) not in placed]
+        if alone:  # no fixed weighting of their settings: listed as unjudged
+            out.append(([], alone))
     return out
+
+
+def _strategy_name(row: Row) -> str:
+    """The strategy, with the params that tell it from another row of it (Row.variant)."""
+    return f"{row.weighting} ({row.variant})" if row.variant else row.weighting
 
 
 def _front(
@@ -123,7 +131,7 @@ def _front(
     single_points = {
         t: _point("single-task", None, refs[t], (key, key), None, alpha)
         for t, key in zip(pair, keys, strict=True)
-        if t in refs
+        if t in refs and refs[t].values.get(key)  # a single-task row with a finished seed
     }
     front = Front(
         first.backbone,
@@ -134,7 +142,7 @@ def _front(
         seeds=seeds,
         points=points,
         singles=single_points,
-        unjudged=tuple(r.weighting for r in adaptive),
+        unjudged=tuple(_strategy_name(r) for r in adaptive),
         notes=notes,
     )
     if len(fixed) < MIN_WEIGHTINGS:
@@ -146,13 +154,15 @@ def _front(
         return front
     on_front = _non_dominated([_oriented(p.means, pair) for p in points])
     front = replace(front, on_front=on_front)
-    verdicts = [
-        _verdict(_point(r.weighting, None, r, keys, None, alpha), front, alpha) for r in adaptive
-    ]
+    judged = [_point(_strategy_name(r), None, r, keys, None, alpha) for r in adaptive]
+    unjudged = tuple(p.name for p in judged if not p.axes[0].n)
+    if unjudged:
+        notes.append(f"{', '.join(unjudged)}: no seed finished on both tasks, so no verdict")
+    verdicts = [_verdict(p, front, alpha) for p in judged if p.axes[0].n]
     hv, why = _hypervolumes(front, verdicts, fixed[0], trivial)
     if why:
         notes.append(why)
-    return replace(front, strategies=verdicts, unjudged=(), hypervolume=hv)
+    return replace(front, strategies=verdicts, unjudged=unjudged, hypervolume=hv)
 
 
 def _metric_key(task: str) -> str:
