@@ -62,7 +62,7 @@ MIN_WEIGHTINGS = 3  # fixed weightings a front needs
 # The trivial predictor's test metrics each trial logs, e.g. trivial/test/age_mae.
 TRIVIAL_TEST = "trivial/test/"
 
-Pair = tuple[str, str]
+Pair = tuple[str, str]  # (task i, task j) on a front's axes
 
 
 def build_fronts(
@@ -170,7 +170,9 @@ def _metric_key(task: str) -> str:
 
 
 def _weights_name(row: Row) -> str:
-    return ", ".join(f"{w:g}" for w in row.weights or ())
+    """The weights to 3 significant digits (`1.82, 0.182`): a lattice's ratios stay
+    readable; JSON keeps them exact."""
+    return ", ".join(f"{w:.3g}" for w in row.weights or ())
 
 
 def _shared_seeds(fixed: list[Row], keys: tuple[str, str]) -> tuple[tuple[int, ...], str]:
