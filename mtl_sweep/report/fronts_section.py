@@ -33,6 +33,7 @@ from mtl_sweep.report.model import (
     Point,
     Report,
     Section,
+    Separator,
     TextTable,
     Verdict,
 )
@@ -93,7 +94,7 @@ def _verdict_table(front: Front, report: Report, label: str) -> TextTable:
         f"p {j} (Holm)",
         "hypervolume",
     ]
-    rows: list[list[Cell] | Any] = []
+    rows: list[list[Cell] | Separator] = []
     for point, on in zip(front.points, front.on_front, strict=True):
         verdict = FRONT if on else DOMINATED
         rows.append(_line(FIXED, point.name, point, front, verdict, bold=on))
@@ -198,7 +199,7 @@ def _undrawn_table(fronts: list[Front]) -> TextTable:
     variant = any(f.variant for f in fronts)
     if variant:
         heads.insert(3, "variant")
-    rows: list[list[Cell] | Any] = []
+    rows: list[list[Cell] | Separator] = []
     for f in fronts:
         line = [display_name(f.backbone), f.pretrain, tasks_tag(f.tasks), " × ".join(f.pair)]
         line += [", ".join(f.unjudged) or MISSING, f.notes[0] if f.notes else ""]
