@@ -374,7 +374,7 @@ def test_runs_of_other_tools_superseded_runs_and_other_sweeps_are_ignored(uri):
 
 
 def test_the_contract_tags_carry_the_names_design_md_gives_them():
-    # Other tools query these names (DESIGN.md, "The MLflow contract"); a rename breaks them.
+    # Other tools query these names (docs/design.md, the run contract); a rename breaks them.
     assert (C.KIND, C.SWEEP, C.KEY, C.TASKS, C.BACKBONE, C.PRETRAIN, C.WEIGHTING, C.SEED) == (
         "mtl_sweep.kind",
         "mtl_sweep.sweep",

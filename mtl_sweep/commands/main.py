@@ -45,7 +45,7 @@ def cli() -> None:
 @click.option(
     "--tracking-uri",
     default=None,
-    help="MLflow store to mark finished trials from (default: see README).",
+    help="MLflow store to mark finished trials from (default: see docs/spec.md, tracking).",
 )
 @click.option("--offline", is_flag=True, help="Do not look up finished trials in MLflow.")
 def plan(
@@ -77,7 +77,9 @@ def plan(
     metavar="ADDR",
     help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance).",
 )
-@click.option("--tracking-uri", default=None, help="MLflow tracking URI (see README).")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow tracking URI (see docs/spec.md, tracking)."
+)
 @click.option(
     "--max-concurrent",
     type=click.IntRange(min=1),

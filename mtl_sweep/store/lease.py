@@ -26,7 +26,7 @@ from mtl_core.errors import UserError
 DRIVER_TAG = "mtl_sweep.driver"
 HEARTBEAT_TAG = "mtl_sweep.heartbeat"
 HEARTBEAT_S = 20.0
-STALE_S = 120.0  # a holder silent this long is presumed dead (documented in the README)
+STALE_S = 120.0  # a holder silent this long is presumed dead (documented in docs/cli.md)
 
 
 def _alive(pid: int) -> bool:
