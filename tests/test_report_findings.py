@@ -174,3 +174,34 @@ def test_a_pretrained_cell_without_its_scratch_twin_is_listed_not_tested(uri):  
     assert found.interactions == ()
     assert [r.pretrain for r in found.unmatched] == ["imdb_wiki"]
     assert found.tests == 2  # the two paired tests alone
+
+
+def test_the_findings_text_answers_both_questions_and_says_when_seeds_cannot_resolve(uri):  # noqa: F811
+    from mtl_sweep.report.findings_text import findings_json, lines
+
+    rng = np.random.default_rng(3)
+    values = planted(rng)
+    # Pretraining leaves the gains as they were, with noise: nothing to resolve.
+    values["imdb_wiki"] = {k: dict(v) for k, v in values["none"].items()}
+    for side in ("multi:age", "multi:gender"):
+        noise = rng.normal(0, 0.3 if side == "multi:age" else 0.02, SEEDS)
+        values["imdb_wiki"][side] = {
+            s: x + e for (s, x), e in zip(values["none"][side].items(), noise, strict=True)
+        }
+    log(Study(uri), values)
+    found = analyse(rows_of(build_report(uri)))
+    text = lines(found)
+    assert text[0].startswith("When does multi-task beat single-task? In ")
+    assert "of 4 (cell, task) comparisons" in text[0]
+    assert text[1].startswith("Does pretraining change that? For 0 of 1 multi-task cells")
+    inter = [t for t in text if "pretrained on imdb_wiki vs" in t]
+    assert len(inter) == 1 and "seeds cannot resolve it: the interval spans zero" in inter[0]
+    assert "ResNet-18, no pretraining: ResNet-18-Age_Gender (1, 1), 6 seeds: Δm " in text[2]
+    assert "better than single-task on Age MAE (+0.5" in text[2]
+    records = findings_json(found)
+    assert [r["kind"] for r in records] == ["multi_vs_single"] * 2 + ["pretraining_interaction"]
+    gender = next(t for t in records[0]["tasks"] if t["task"] == "gender")
+    assert gender["unit"] == "points" and gender["verdict"] == WORSE
+    assert gender["diff_mean"] == pytest.approx(
+        100 * gains_per_seed(values["none"], "gender").mean()
+    )
