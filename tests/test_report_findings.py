@@ -205,3 +205,29 @@ def test_the_findings_text_answers_both_questions_and_says_when_seeds_cannot_res
     assert gender["diff_mean"] == pytest.approx(
         100 * gains_per_seed(values["none"], "gender").mean()
     )
+
+
+def test_the_forest_plot_has_a_row_per_cell_and_task_in_the_paired_tables_units(
+    uri,  # noqa: F811
+    study_values,
+    tmp_path,
+):
+    from mtl_sweep.report.forest import DELTA as FOREST_DELTA
+    from mtl_sweep.report.forest import draw, panels
+
+    rows = rows_of(build_report(uri))
+    analyse(rows)
+    found = dict(panels(rows))
+    assert list(found) == ["age", "gender", FOREST_DELTA]
+    assert [line.label for line in found["gender"]] == [
+        "ResNet-18-Age_Gender (1, 1), no pretraining",
+        "ResNet-18-Age_Gender (1, 1), pretrained on imdb_wiki",
+    ]
+    gender = found["gender"][0]  # points, as in the paired table: 100 x the fraction
+    gains = 100 * gains_per_seed(study_values["none"], "gender")
+    assert gender.mean == pytest.approx(gains.mean())
+    low, high = scipy.stats.t.interval(0.95, SEEDS - 1, gains.mean(), scipy.stats.sem(gains))
+    assert (gender.low, gender.high) == pytest.approx((low, high))
+    assert gender.direction == -1 and found["age"][0].direction == 1
+    png = draw(rows, tmp_path / "forest.png", 0.05, "study")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -93,6 +93,12 @@ def _size(value: float, task: str) -> str:
     return f"{shown(value, metric):.{gain_decimals(metric)}f} {_unit(task)}"
 
 
+def _before_holm(test: Paired) -> str:
+    """Why an interval that excludes zero is still no finding: Holm's correction."""
+    excludes = test.ci_low > 0 or test.ci_high < 0
+    return ", significant before Holm's correction only" if excludes else ""
+
+
 def cell_line(cell: Cell) -> str:
     """One multi-task cell: its Δm, then the tasks it is better on, worse on, and where
     the seeds detect no difference (with the smallest gain they would detect)."""
@@ -107,7 +113,8 @@ def cell_line(cell: Cell) -> str:
             parts.append(f"{word} {listed}")
     if by[NO_DIFFERENCE]:
         listed = ", ".join(
-            f"{_label(v.task)} ({_gain(v.task, v.test)}; detects ≥ {_size(v.detectable, v.task)})"
+            f"{_label(v.task)} ({_gain(v.task, v.test)}{_before_holm(v.test)}; "
+            f"detects ≥ {_size(v.detectable, v.task)})"
             for v in by[NO_DIFFERENCE]
         )
         parts.append(f"no detectable difference on {listed}")
@@ -172,7 +179,7 @@ def answer_pretraining(findings: Findings) -> str | None:
 
 def interaction_line(inter: Interaction) -> str:
     """Pretraining's effect on one cell's Δm, said plainly, resolved or not."""
-    name = f"{_model(inter.pretrained)} on {display_name(inter.pretrained.backbone)}"
+    name = _model(inter.pretrained)
     stage = inter.pretrained.pretrain
     d = inter.delta
     if d is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -28,10 +30,19 @@ def print_skipped(skipped: list, total: int) -> None:
 
 def command_seconds() -> float:
     """Wall seconds since this process started: what the user waited for, interpreter
-    start, imports and Ray's start and shutdown included."""
-    import psutil
+    start, imports and Ray's start and shutdown included.
 
-    return max(0.0, time.time() - psutil.Process().create_time())
+    On Linux from /proc (the process's start and the uptime, both in ticks since boot:
+    10 ms); elsewhere psutil, whose start time rounds the boot time to the second.
+    """
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def next_steps(
