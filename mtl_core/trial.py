@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mtl_core import contract as C
+import mtl_core.contract as C
 from mtl_core.settings import TrainSettings
 from mtl_core.sources import SYNTHETIC_FORMAT, Source
 

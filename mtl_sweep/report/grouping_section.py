@@ -1,22 +1,30 @@
-"""The task-grouping section in every report format, and the affinity-matrix figure.
+"""The task-grouping analyses as a document section, and their affinity-matrix panels.
 
 Each analysis gives up to three tables: the best selections on the measured cells (with
 estimated networks where one would win), the affinity matrix, and TAG's selections. Cells
-are plain text here; each format escapes them (render.MARKDOWN, HTML, LATEX).
+are plain text here; each writer escapes them. JSON and CSV keep metrics in stored units,
+like `test/*`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import mtl_sweep.report.groupings as G
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.report import groupings as G
-from mtl_sweep.report.grouping_analysis import AffinityChoice, Grouping, Selection
-from mtl_sweep.report.tables import Report, Stat
+from mtl_sweep.report.cells import decimals, num, shown
+from mtl_sweep.report.model import (
+    AffinityChoice,
+    AffinityPanel,
+    Cell,
+    Grouping,
+    Report,
+    Section,
+    Selection,
+    Stat,
+    TextTable,
+)
 
 SCORE_CONVENTION = (
     "Score (%) = mean over tasks of 100 s_t (M_t − S_t) / S_t, with M_t from the chosen network "
@@ -34,14 +42,22 @@ AFFINITY_CONVENTION = (
 )
 
 
-@dataclass
-class TextTable:
-    """One table of the section as plain strings."""
+def grouping_section(report: Report) -> Section:
+    """Every analysis's tables (one block each), its JSON (`groupings`) and CSV records."""
+    tables = [t for g in report.groupings for t in tables_of(g)]
+    for i, table in enumerate(tables, 1):
+        table.label = f"grouping-{i}"
+    return Section(
+        key="groupings",
+        blocks=[[t] for t in tables],
+        data=groupings_json(report),
+        records=grouping_records(report),
+    )
 
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    caption: str
+
+def affinity_panels(report: Report) -> list[AffinityPanel]:
+    """A heatmap panel per analysis that has affinities."""
+    return [AffinityPanel(g) for g in report.groupings if g.affinity]
 
 
 def network_name(subset: G.Subset, estimated: bool = False) -> str:
@@ -60,8 +76,6 @@ def stat_text(stat: Stat, fmt: str = "+.2f") -> str:
 
 
 def _served_text(selection: Selection, task: str) -> str:
-    from mtl_sweep.report.render import decimals, shown
-
     s = next(x for x in selection.served if x.task == task)
     metric = PRIMARY_METRIC[task]
     mark = "≈" if s.basis == G.ESTIMATED else ""
@@ -73,32 +87,27 @@ def _networks_text(sel: Selection) -> str:
     return ", ".join(network_name(n, b == G.ESTIMATED) for n, b in pairs)
 
 
-def _selection_row(sel: Selection, basis: str, tasks: tuple[str, ...]) -> list[str]:
+def _selection_row(sel: Selection, basis: str, tasks: tuple[str, ...]) -> list[Cell]:
     nets = _networks_text(sel)
     vs = "" if sel.vs_all is None else f"{sel.vs_all:+.2f}"
-    return [
-        str(sel.k),
-        nets,
-        basis,
-        stat_text(sel.score),
-        vs,
-        *(_served_text(sel, t) for t in tasks),
-    ]
+    texts = [str(sel.k), nets, basis, stat_text(sel.score), vs]
+    return [Cell(t) for t in texts + [_served_text(sel, t) for t in tasks]]
 
 
 def tables_of(g: Grouping) -> list[TextTable]:
-    """The analysis as plain-text tables (see the module docstring)."""
+    """The analysis as display tables (see the module docstring)."""
     heads = ["k", "networks", "basis", "score (%)", "vs all-task (pp)"]
     heads += [f"{PRIMARY_METRIC[t].label} (served by)" for t in g.tasks]
     rows = [_selection_row(s, G.MEASURED, g.tasks) for s in g.measured]
     rows += [_selection_row(s, G.ESTIMATED, g.tasks) for s in g.estimated]
     notes = " ".join(g.notes)
     caption = f"{SCORE_CONVENTION} {notes}".strip()
-    out = [TextTable(f"Task groupings: {g.title}", heads, rows, caption)]
+    out = [TextTable(f"Task groupings: {g.title}", heads, rows, caption, align=_left(heads))]
     if not g.affinity:
         return out
-    matrix = [
-        [task, *(_affinity_cell(g, source=task, target=t) for t in g.tasks)] for task in g.tasks
+    matrix: list[list[Cell]] = [
+        [Cell(task), *(Cell(_affinity_cell(g, source=task, target=t)) for t in g.tasks)]
+        for task in g.tasks
     ]
     rho = (
         "Spearman rank correlation of Z(i→j) with task j's measured gain in the trained pair "
@@ -106,27 +115,36 @@ def tables_of(g: Grouping) -> list[TextTable]:
         if g.spearman
         else "No rank correlation: fewer than three trained pairs with affinities."
     )
+    heads = ["from \\ onto", *g.tasks]
     out.append(
         TextTable(
             f"Inter-task affinity Z(row → column): {g.title}",
-            ["from \\ onto", *g.tasks],
-            matrix,
+            heads,
+            list(matrix),
             f"Measured during training of {g.affinity_row} ({_scope_text(g)}); mean ± std "
             "over seeds. "
             f"{AFFINITY_CONVENTION} {rho}",
+            align=_left(heads),
         )
     )
     heads = ["k", "networks (by affinity)", "affinity score", "measured score (%)"]
+    heads.append("vs all-task (pp)")
     out.append(
         TextTable(
             f"Task groupings from affinity: {g.title}",
-            [*heads, "vs all-task (pp)"],
+            heads,
             [_affinity_row(c) for c in g.by_affinity],
             "Measured score: the same networks scored on the trained cells as above "
             "(estimated where a network was not trained); blank where it cannot be scored.",
+            align=_left(heads),
         )
     )
     return out
+
+
+def _left(heads: list[str]) -> list[str]:
+    # Text-like columns throughout (networks, scores with ±): all left-aligned.
+    return ["left"] * len(heads)
 
 
 def _affinity_cell(g: Grouping, source: str, target: str) -> str:
@@ -142,7 +160,7 @@ def _scope_text(g: Grouping) -> str:
     return "lookahead on the whole trunk"
 
 
-def _affinity_row(c: AffinityChoice) -> list[str]:
+def _affinity_row(c: AffinityChoice) -> list[Cell]:
     m = c.measured
     score = "" if m is None else stat_text(m.score) + (" (estimated)" if m.estimated else "")
     vs = "" if m is None or m.vs_all is None else f"{m.vs_all:+.2f}"
@@ -151,101 +169,13 @@ def _affinity_row(c: AffinityChoice) -> list[str]:
         network_name(n) + (" (not trained)" if bases.get(n) == G.ESTIMATED else "")
         for n in c.networks
     ]
-    return [
-        str(c.k),
-        ", ".join(nets),
-        f"{c.affinity:+.4g}",
-        score,
-        vs,
-    ]
-
-
-def section(report: Report, emit: Callable[[TextTable], list[str]]) -> list[str]:
-    """Every analysis's tables through a format's `emit`, in order."""
-    return [line for g in report.groupings for t in tables_of(g) for line in emit(t)]
-
-
-# --- text formats --------------------------------------------------------------------------
-
-
-def markdown_lines(report: Report, tablefmt: str) -> list[str]:
-    """The section in markdown (`pipe` or `github`), one `##` heading per table."""
-    from tabulate import tabulate
-
-    from mtl_sweep.report.render import MARKDOWN
-
-    def emit(t: TextTable) -> list[str]:
-        body = tabulate(
-            [[MARKDOWN.escape(c) for c in r] for r in t.rows],
-            headers=[MARKDOWN.escape(h) for h in t.headers],
-            tablefmt=tablefmt,
-            disable_numparse=True,
-        )
-        return [f"## {t.title}", "", body, "", t.caption, ""]
-
-    return section(report, emit)
-
-
-def html_lines(report: Report) -> list[str]:
-    """The section in HTML: a heading and a captioned table each."""
-    import html
-
-    from tabulate import tabulate
-
-    def emit(t: TextTable) -> list[str]:
-        body = tabulate(
-            [[html.escape(c) for c in r] for r in t.rows],
-            headers=[html.escape(h) for h in t.headers],
-            tablefmt="unsafehtml",
-            disable_numparse=True,
-        )
-        cap = f"<table>\n<caption>{html.escape(t.caption)}</caption>"
-        return [f"<h2>{html.escape(t.title)}</h2>", body.replace("<table>", cap, 1)]
-
-    return section(report, emit)
-
-
-_LATEX_EXTRA = {"≈": r"$\approx$", "→": r"$\to$", "ρ": r"$\rho$"}
-
-
-def latex_blocks(report: Report, slug: str) -> list[str]:
-    """The section in LaTeX: one booktabs table float per table."""
-    import pandas as pd
-
-    from mtl_sweep.report.render import LATEX
-
-    def esc(text: str) -> str:  # render's escapes, plus the symbols only this section uses
-        text = LATEX.escape(text)
-        for char, command in _LATEX_EXTRA.items():
-            text = text.replace(char, command)
-        return text
-
-    count = iter(range(1, 10_000))
-
-    def emit(t: TextTable) -> list[str]:
-        frame = pd.DataFrame(
-            [[esc(c) for c in r] for r in t.rows], columns=[esc(h) for h in t.headers]
-        )
-        body = frame.style.hide(axis="index").to_latex(
-            hrules=True,
-            caption=esc(f"{t.title}. {t.caption}"),
-            label=f"tab:{slug}-grouping-{next(count)}",
-            position="htbp",
-            position_float="centering",
-            column_format="l" * len(t.headers),
-        )
-        return [body.rstrip()]
-
-    return section(report, emit)
+    return [Cell(t) for t in (str(c.k), ", ".join(nets), f"{c.affinity:+.4g}", score, vs)]
 
 
 # --- JSON and CSV --------------------------------------------------------------------------
 
 
 def _stat(stat: Stat) -> dict[str, Any]:
-    def num(x: float) -> float | None:
-        return None if math.isnan(x) else round(x, 9)
-
     return {"mean": num(stat.mean), "std": num(stat.std), "n": stat.n}
 
 
@@ -348,38 +278,3 @@ def _selection_record(g: Grouping, sel: Selection, block: str) -> dict[str, Any]
         rec[f"{metric.label} served"] = s.metric * (100 if metric.percent else 1)
         rec[f"{metric.label} served by"] = network_name(s.network, s.basis == G.ESTIMATED)
     return rec
-
-
-# --- the figure ----------------------------------------------------------------------------
-
-
-def plot_affinity(report: Report, path: str | Path) -> Path | None:
-    """A heatmap of Z(i→j) per analysis with affinities; None when there is none."""
-    from matplotlib.figure import Figure
-
-    panels = [g for g in report.groupings if g.affinity]
-    if not panels:
-        return None
-    fig = Figure(figsize=(5.2 * len(panels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, g in zip(axes, panels, strict=True):
-        n = len(g.tasks)
-        grid = [[math.nan] * n for _ in range(n)]
-        for (i, j), s in g.affinity.items():
-            grid[g.tasks.index(i)][g.tasks.index(j)] = s.mean
-        top = max((abs(v) for row in grid for v in row if not math.isnan(v)), default=1.0) or 1.0
-        image = ax.imshow(grid, cmap="RdBu", vmin=-top, vmax=top)
-        for r in range(n):
-            for c in range(n):
-                if not math.isnan(grid[r][c]):
-                    ax.text(c, r, f"{grid[r][c]:+.2g}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(n), g.tasks)
-        ax.set_yticks(range(n), g.tasks)
-        ax.set_xlabel("onto task j")
-        ax.set_ylabel("step on task i")
-        ax.set_title(f"Z(i→j): {g.title}", fontsize="small")
-        fig.colorbar(image, ax=ax, shrink=0.8)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
