@@ -4,20 +4,18 @@ checked against scipy on planted studies logged through the run contract."""
 from __future__ import annotations
 
 import math
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 import scipy.stats
 
 from mtl_sweep.report import build_report
-from mtl_sweep.report.findings import (
-    BETTER,
-    DELTA,
-    NO_DIFFERENCE,
-    UNTESTED,
-    WORSE,
-    analyse,
-)
+from mtl_sweep.report.findings import analyse
+from mtl_sweep.report.model import DELTA_M as DELTA
+from mtl_sweep.report.model import NO_DIFFERENCE, UNTESTED
+from mtl_sweep.report.model import VERDICT_BETTER as BETTER
+from mtl_sweep.report.model import VERDICT_WORSE as WORSE
 from mtl_sweep.report.stats import holm, min_detectable_difference
 
 from .test_report import Study, empty_store, uri  # noqa: F401
@@ -177,7 +175,7 @@ def test_a_pretrained_cell_without_its_scratch_twin_is_listed_not_tested(uri):  
 
 
 def test_the_findings_text_answers_both_questions_and_says_when_seeds_cannot_resolve(uri):  # noqa: F811
-    from mtl_sweep.report.findings_text import findings_json, lines
+    from mtl_sweep.report.findings_section import findings_json, lines
 
     rng = np.random.default_rng(3)
     values = planted(rng)
@@ -212,22 +210,81 @@ def test_the_forest_plot_has_a_row_per_cell_and_task_in_the_paired_tables_units(
     study_values,
     tmp_path,
 ):
-    from mtl_sweep.report.forest import DELTA as FOREST_DELTA
-    from mtl_sweep.report.forest import draw, panels
+    from mtl_sweep.report.document import build_document
+    from mtl_sweep.report.forest import forest_panels
+    from mtl_sweep.report.writers.plot import write_plots
 
-    rows = rows_of(build_report(uri))
-    analyse(rows)
-    found = dict(panels(rows))
-    assert list(found) == ["age", "gender", FOREST_DELTA]
-    assert [line.label for line in found["gender"]] == [
+    report = build_report(uri)
+    panels = forest_panels(rows_of(report), report.alpha)
+    assert [p.axis.split(":")[0] for p in panels] == [
+        "Age MAE",
+        "Gender Acc",
+        "Δm (%), mean of the tasks' relative gains",
+    ]
+    gender_panel = panels[1]
+    assert "(points; + = higher Gender Acc)" in gender_panel.axis
+    assert [line.label for line in gender_panel.rows] == [
         "ResNet-18-Age_Gender (1, 1), no pretraining",
         "ResNet-18-Age_Gender (1, 1), pretrained on imdb_wiki",
     ]
-    gender = found["gender"][0]  # points, as in the paired table: 100 x the fraction
+    gender = gender_panel.rows[0]  # points, as in the paired table: 100 x the fraction
     gains = 100 * gains_per_seed(study_values["none"], "gender")
     assert gender.mean == pytest.approx(gains.mean())
     low, high = scipy.stats.t.interval(0.95, SEEDS - 1, gains.mean(), scipy.stats.sem(gains))
     assert (gender.low, gender.high) == pytest.approx((low, high))
-    assert gender.direction == -1 and found["age"][0].direction == 1
-    png = draw(rows, tmp_path / "forest.png", 0.05, "study")
+    assert gender.direction == -1 and panels[0].rows[0].direction == 1
+    (png,) = write_plots(build_document(report), tmp_path / "forest.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class _Page(HTMLParser):
+    """A strict walk over an HTML page: the doctype, every element closed in order."""
+
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link", "col", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.doctype = ""
+        self.stack: list[str] = []
+        self.seen: list[tuple[str, dict[str, str | None]]] = []
+        self.problems: list[str] = []
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.seen.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes <{self.stack[-1] if self.stack else '-'}>")
+        else:
+            self.stack.pop()
+
+
+def test_the_html_report_is_a_standalone_styled_document(uri, study_values):  # noqa: F811
+    from mtl_sweep.report.render import render
+
+    page = render(build_report(uri), "html")
+    parser = _Page()
+    parser.feed(page)
+    parser.close()
+    assert parser.doctype.lower() == "doctype html"
+    assert not parser.problems and not parser.stack, (parser.problems, parser.stack)
+    tags = [t for t, _ in parser.seen]
+    assert tags[:3] == ["html", "head", "meta"] and "body" in tags
+    assert ("meta", {"charset": "utf-8"}) in parser.seen
+    assert tags.count("style") == 1 and "table {" in page and "border" in page
+    # Nothing to fetch: no script, stylesheet, image or font, no URL in an attribute.
+    assert not {"script", "link", "img", "iframe"} & set(tags)
+    assert not [a for _, attrs in parser.seen for a in attrs.values() if a and "//" in a]
+    assert "url(" not in page and "@import" not in page
+    # The findings open the page; ▲/▼ are coloured; captions fold away.
+    assert page.index("<h2>Findings</h2>") < page.index("<h2>How to read this</h2>")
+    assert page.index("<h2>How to read this</h2>") < page.index("<h2>ResNet-18, no pretraining")
+    assert '<span class="up">▲</span>' in page and '<span class="down">▼</span>' in page
+    assert ".up { color:" in page and ".down { color:" in page
+    assert page.count("<details>") == page.count("<figure>") >= 5
+    assert 'td[style*="right"]' in page  # numbers right-aligned in tabular figures

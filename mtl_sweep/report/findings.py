@@ -23,99 +23,38 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from mtl_core.tasks import TASKS
 from mtl_sweep.report.compare import baselines, seed_deltas, seed_gains
-from mtl_sweep.report.stats import (
+from mtl_sweep.report.model import (
     DEFAULT_ALPHA,
-    Interval,
+    DELTA_M,
+    MULTI,
+    NO_DIFFERENCE,
+    SINGLE,
+    UNTESTED,
+    VERDICT_BETTER,
+    VERDICT_WORSE,
+    CellFinding,
+    Contrast,
+    Findings,
+    GroupFinding,
+    Interaction,
     Paired,
-    holm_adjust,
-    min_detectable_difference,
-    paired_many,
+    Row,
+    Verdict,
 )
-from mtl_sweep.report.tables import MULTI, SINGLE, Row
+from mtl_sweep.report.stats import holm_adjust, min_detectable_difference, paired_many
 
-BETTER, WORSE = "better", "worse"  # significant after Holm, in that direction
-NO_DIFFERENCE = "no detectable difference"  # tested, not significant
-UNTESTED = "not testable"  # one seed, or gains without spread
-DELTA = "Δm"  # the contrast over all of a cell's tasks
 NO_PRETRAIN = "none"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """One task of one multi-task cell against single-task."""
-
-    task: str
-    verdict: str  # BETTER, WORSE, NO_DIFFERENCE or UNTESTED
-    test: Paired  # its paired test, Holm-adjusted over the report's family
-    detectable: float  # smallest gain detected with 80% power (stored units); NaN if untested
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One multi-task row's findings."""
-
-    row: Row
-    delta_m: Interval | None  # Δm (%) with its interval; None when it could not be made
-    verdicts: tuple[Verdict, ...]  # in task order, for the tasks with a baseline
-
-
-@dataclass(frozen=True)
-class Group:
-    """The multi-task cells of one backbone x pretraining setting."""
-
-    backbone: str
-    pretrain: str
-    cells: tuple[Cell, ...]
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """Pretrained − not, paired by seed, for Δm or one task's gain.
-
-    `test.mtl_mean` is the mean with pretraining and `test.stl_mean` without; `diff_*`
-    and the interval are of the difference (positive: pretraining raises the gain).
-    """
-
-    what: str  # DELTA or a task
-    test: Paired
-    verdict: str  # BETTER (pretraining raises it), WORSE, NO_DIFFERENCE or UNTESTED
-    detectable: float  # smallest difference detected with 80% power; NaN if untested
-
-
-@dataclass(frozen=True)
-class Interaction:
-    """Whether pretraining changes one multi-task cell's gain over single-task."""
-
-    pretrained: Row  # the cell trained after the stage
-    scratch: Row  # the same cell with no pretraining
-    contrasts: tuple[Contrast, ...]  # Δm first, then each task in task order
-
-    @property
-    def delta(self) -> Contrast | None:
-        """The Δm contrast, if both sides have Δm on a shared seed."""
-        return next((c for c in self.contrasts if c.what == DELTA), None)
-
-
-@dataclass(frozen=True)
-class Findings:
-    """Everything the findings section shows."""
-
-    groups: tuple[Group, ...]
-    interactions: tuple[Interaction, ...]
-    unmatched: tuple[Row, ...]  # pretrained multi-task cells with no unpretrained twin
-    alpha: float
-    tests: int  # the size of the Holm family: the paired and the interaction tests
-
-
 def verdict_of(test: Paired) -> str:
-    """BETTER / WORSE where Holm-significant, NO_DIFFERENCE where tested, else UNTESTED."""
+    """VERDICT_BETTER / VERDICT_WORSE where significant after Holm, NO_DIFFERENCE where
+    tested, else UNTESTED."""
     if not test.tested:
         return UNTESTED
-    return {1: BETTER, -1: WORSE}.get(test.direction, NO_DIFFERENCE)
+    return {1: VERDICT_BETTER, -1: VERDICT_WORSE}.get(test.direction, NO_DIFFERENCE)
 
 
 def detectable_of(test: Paired, alpha: float) -> float:
@@ -155,7 +94,7 @@ def _interaction_inputs(
     none_base, none_why = baselines(scratch, singles)
     out = []
     if not pre_why and not none_why:
-        out.append((DELTA, seed_deltas(pre, pre_base), seed_deltas(scratch, none_base)))
+        out.append((DELTA_M, seed_deltas(pre, pre_base), seed_deltas(scratch, none_base)))
     for task in pre.tasks:
         if task in pre_base and task in none_base:
             gains = (
@@ -206,7 +145,7 @@ def analyse(rows: Sequence[Row], alpha: float = DEFAULT_ALPHA) -> Findings:
     )
 
 
-def _groups(multi: Sequence[Row], alpha: float) -> list[Group]:
+def _groups(multi: Sequence[Row], alpha: float) -> list[GroupFinding]:
     """The cells per (backbone, pretraining), in the rows' order, no pretraining first."""
     backbones = list(dict.fromkeys(r.backbone for r in multi))
     keys = list(dict.fromkeys((r.backbone, r.pretrain) for r in multi))
@@ -222,6 +161,6 @@ def _groups(multi: Sequence[Row], alpha: float) -> list[Group]:
                 for t in TASKS
                 if (p := row.paired.get(t)) is not None
             )
-            cells.append(Cell(row, row.delta_m, verdicts))
-        out.append(Group(backbone, pretrain, tuple(cells)))
+            cells.append(CellFinding(row, row.delta_m, verdicts))
+        out.append(GroupFinding(backbone, pretrain, tuple(cells)))
     return out

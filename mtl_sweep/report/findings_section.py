@@ -1,9 +1,11 @@
-"""The findings in words and numbers: plain text every format escapes, and the JSON list.
+"""The findings section, which opens every text format: the study's two questions
+answered in words and numbers, the pretraining interaction as a table, and the JSON
+`findings` list. (The CSV stays one record per table row, for the tables' readers.)
 
-Generated from `findings.Findings` alone, never written by hand: the two answers first,
-then a line per multi-task cell (its verdict per task and Δm), then the pretraining
-interaction as a table. Gains are in the paired table's units (points for accuracies,
-years for Age MAE), Δm in percent.
+Generated from the report's `Findings` alone, never written by hand: the two answers
+first, then a line per multi-task cell (its verdict per task and Δm), then a line per
+pretraining interaction, said plainly when the seeds cannot resolve it. Gains are in the
+paired table's units (points for accuracies, years for Age MAE), Δm in percent.
 """
 
 from __future__ import annotations
@@ -23,20 +25,27 @@ from mtl_sweep.report.cells import (
     p_text,
     shown,
 )
-from mtl_sweep.report.findings import (
-    BETTER,
-    DELTA,
+from mtl_sweep.report.findings import NO_PRETRAIN
+from mtl_sweep.report.model import (
+    DELTA_M,
     NO_DIFFERENCE,
-    NO_PRETRAIN,
     UNTESTED,
-    WORSE,
+    VERDICT_BETTER,
+    VERDICT_WORSE,
     Cell,
+    CellFinding,
     Contrast,
     Findings,
     Interaction,
+    Interval,
+    Paired,
+    Report,
+    Row,
+    Section,
+    TextTable,
     Verdict,
 )
-from mtl_sweep.report.stats import POWER, Interval, Paired
+from mtl_sweep.report.stats import POWER
 
 TITLE = "Findings"
 INTERACTION_HEADERS = [
@@ -57,9 +66,10 @@ def setting(backbone: str, pretrain: str) -> str:
     return f"{display_name(backbone)}, {how}"
 
 
-def _model(cell_row: Any) -> str:
-    weights = cell_row.weights_text
-    return f"{cell_row.name} ({weights})" if weights else cell_row.name
+def _model(row: Row) -> str:
+    """`ResNet-18-Age_Gender (1, 1)`, with the settings that tell apart look-alike rows."""
+    extra = ", ".join(x for x in (row.weights_text, row.variant) if x)
+    return f"{row.name} ({extra})" if extra else row.name
 
 
 def _label(task: str) -> str:
@@ -99,15 +109,18 @@ def _before_holm(test: Paired) -> str:
     return ", significant before Holm's correction only" if excludes else ""
 
 
-def cell_line(cell: Cell) -> str:
+def cell_line(cell: CellFinding) -> str:
     """One multi-task cell: its Δm, then the tasks it is better on, worse on, and where
     the seeds detect no difference (with the smallest gain they would detect)."""
-    by = {v: [x for x in cell.verdicts if x.verdict == v] for v in (BETTER, WORSE)}
+    by = {v: [x for x in cell.verdicts if x.verdict == v] for v in (VERDICT_BETTER, VERDICT_WORSE)}
     by[NO_DIFFERENCE] = [x for x in cell.verdicts if x.verdict == NO_DIFFERENCE]
     by[UNTESTED] = [x for x in cell.verdicts if x.verdict == UNTESTED]
     n = max((v.test.n for v in cell.verdicts), default=0)
     parts = [f"{_model(cell.row)}, {n} seed{'s' if n != 1 else ''}: {_delta(cell.delta_m)}"]
-    for verdict, word in ((BETTER, "better than single-task on"), (WORSE, "worse on")):
+    for verdict, word in (
+        (VERDICT_BETTER, "better than single-task on"),
+        (VERDICT_WORSE, "worse on"),
+    ):
         if by[verdict]:
             listed = ", ".join(f"{_label(v.task)} ({_gain(v.task, v.test)})" for v in by[verdict])
             parts.append(f"{word} {listed}")
@@ -133,23 +146,25 @@ def answer_mtl(findings: Findings) -> str:
             "When does multi-task beat single-task? No multi-task row has single-task rows "
             "of the same settings and seeds to compare with yet."
         )
-    count = {k: sum(v.verdict == k for v in verdicts) for k in (BETTER, WORSE, NO_DIFFERENCE)}
+    count = {
+        k: sum(v.verdict == k for v in verdicts)
+        for k in (VERDICT_BETTER, VERDICT_WORSE, NO_DIFFERENCE)
+    }
     untested = len(verdicts) - sum(count.values())
-    where = sorted(
-        {
-            f"{_label(v.task)} ({setting(g.backbone, g.pretrain)})"
-            for g in findings.groups
-            for c in g.cells
-            for v in c.verdicts
-            if v.verdict == BETTER
-        }
-    )
+    better: dict[str, list[str]] = {}
+    for g in findings.groups:
+        for c in g.cells:
+            for v in c.verdicts:
+                if v.verdict == VERDICT_BETTER:
+                    tasks = better.setdefault(setting(g.backbone, g.pretrain), [])
+                    tasks += [_label(v.task)] if _label(v.task) not in tasks else []
+    where = [f"{s}: {', '.join(tasks)}" for s, tasks in better.items()]
     text = (
-        f"When does multi-task beat single-task? In {count[BETTER]} of {len(verdicts)} "
+        f"When does multi-task beat single-task? In {count[VERDICT_BETTER]} of {len(verdicts)} "
         f"(cell, task) comparisons it is significantly better"
         + (f" ({'; '.join(where)})" if where else "")
-        + f", in {count[WORSE]} significantly worse, and in {count[NO_DIFFERENCE]} the seeds "
-        "detect no difference"
+        + f", in {count[VERDICT_WORSE]} significantly worse, and in "
+        f"{count[NO_DIFFERENCE]} the seeds detect no difference"
     )
     if untested:
         text += f"; {untested} cannot be tested (one seed, or no spread)"
@@ -167,7 +182,7 @@ def answer_pretraining(findings: Findings) -> str | None:
             "without pretraining to compare with."
         )
     deltas = [i.delta for i in findings.interactions if i.delta is not None]
-    resolved = [d for d in deltas if d.verdict in (BETTER, WORSE)]
+    resolved = [d for d in deltas if d.verdict in (VERDICT_BETTER, VERDICT_WORSE)]
     text = (
         f"Does pretraining change that? For {len(resolved)} of {len(deltas)} multi-task "
         "cells, pretraining changes Δm significantly"
@@ -200,7 +215,7 @@ def interaction_line(inter: Interaction) -> str:
             f"change below {d.detectable:.{DELTA_DECIMALS}f} % would go unseen "
             f"({100 * POWER:g}% power)."
         )
-    how = "raises" if d.verdict == BETTER else "lowers"
+    how = "raises" if d.verdict == VERDICT_BETTER else "lowers"
     return f"{head}: pretraining {how} the multi-task gain."
 
 
@@ -210,20 +225,20 @@ def _reading(c: Contrast) -> str:
     if c.verdict == NO_DIFFERENCE:
         size = (
             f"{c.detectable:.{DELTA_DECIMALS}f} %"
-            if c.what == DELTA
+            if c.what == DELTA_M
             else _size(c.detectable, c.what)
         )
         return f"unresolved (detects ≥ {size})"
-    return "pretraining raises it" if c.verdict == BETTER else "pretraining lowers it"
+    return "pretraining raises it" if c.verdict == VERDICT_BETTER else "pretraining lowers it"
 
 
 def _scale(what: str) -> float:
     """Stored units to display units: Δm is already %, accuracies become points."""
-    return 1.0 if what == DELTA else shown(1.0, PRIMARY_METRIC[what])
+    return 1.0 if what == DELTA_M else shown(1.0, PRIMARY_METRIC[what])
 
 
 def _signed(x: float, what: str) -> str:
-    if what == DELTA:
+    if what == DELTA_M:
         return f"{x:+.{DELTA_DECIMALS}f}"
     return gain_text(x, PRIMARY_METRIC[what])
 
@@ -235,10 +250,10 @@ def interaction_rows(findings: Findings) -> list[tuple[list[str], int]]:
     for inter in findings.interactions:
         for c in inter.contrasts:
             t, w = c.test, c.what
-            d = DELTA_DECIMALS if w == DELTA else gain_decimals(PRIMARY_METRIC[w])
+            d = DELTA_DECIMALS if w == DELTA_M else gain_decimals(PRIMARY_METRIC[w])
             line = [
                 _model(inter.pretrained),
-                "Δm (%)" if w == DELTA else f"{_label(w)} gain ({_unit(w)})",
+                "Δm (%)" if w == DELTA_M else f"{_label(w)} gain ({_unit(w)})",
                 _signed(t.mtl_mean, w),
                 _signed(t.stl_mean, w),
                 _signed(t.diff_mean, w),
@@ -261,7 +276,7 @@ def lines(findings: Findings) -> list[str]:
         out += [f"{setting(g.backbone, g.pretrain)}: {cell_line(c)}" for c in g.cells]
     out += [interaction_line(i) for i in findings.interactions]
     out += [
-        f"{_model(r)} pretrained on {r.pretrain}: no single cell without pretraining matches "
+        f"{_model(r)} pretrained on {r.pretrain}: no cell without pretraining matches "
         "it (same backbone, tasks, weights and settings), so pretraining's effect is not tested."
         for r in findings.unmatched
     ]
@@ -286,7 +301,7 @@ def _test_json(test: Paired, what: str) -> dict[str, Any]:
     }
 
 
-def _cell_json(setting_text: str, cell: Cell) -> dict[str, Any]:
+def _cell_json(setting_text: str, cell: CellFinding) -> dict[str, Any]:
     dm = cell.delta_m
     delta = None
     if dm is not None:
@@ -323,7 +338,7 @@ def _interaction_json(inter: Interaction) -> dict[str, Any]:
             {
                 "what": c.what,
                 "verdict": c.verdict,
-                "unit": "%" if c.what == DELTA else _unit(c.what),
+                "unit": "%" if c.what == DELTA_M else _unit(c.what),
                 "with_pretraining": num(c.test.mtl_mean * _scale(c.what)),
                 "without": num(c.test.stl_mean * _scale(c.what)),
                 "min_detectable": num(c.detectable * _scale(c.what)),
@@ -340,3 +355,43 @@ def findings_json(findings: Findings) -> list[dict[str, Any]]:
     multi-task cell (kind multi_vs_single), then one per interaction."""
     out = [_cell_json(setting(g.backbone, g.pretrain), c) for g in findings.groups for c in g.cells]
     return out + [_interaction_json(i) for i in findings.interactions]
+
+
+# --- the section ------------------------------------------------------------------------
+
+
+def _interaction_table(findings: Findings) -> TextTable:
+    rows = [
+        [Cell(text, sign=direction if i == 4 else 0) for i, text in enumerate(line)]
+        for line, direction in interaction_rows(findings)
+    ]
+    ns = sorted({c.test.n for i in findings.interactions for c in i.contrasts})
+    seeds = f"n = {ns[0]} seeds" if len(ns) == 1 else "n per cell"
+    return TextTable(
+        title="Does pretraining change the multi-task gain?",
+        headers=INTERACTION_HEADERS,
+        rows=rows,
+        caption=(
+            f"With pretraining − without, seed by seed, for each multi-task cell trained both "
+            f"ways ({seeds}); each gain against its own single-task rows. Reading: whether "
+            "the seeds resolve a change, and if not, the smallest change they would detect."
+        ),
+        align=["left", "left"] + ["right"] * 5 + ["left"],
+        level=3,
+        float_title="Pretraining interaction",
+        label="findings-interaction",
+    )
+
+
+def findings_section(report: Report) -> Section:
+    """The report's findings as the section that opens every format (`findings`)."""
+    found = report.findings
+    blocks = [[_interaction_table(found)]] if found.interactions else []
+    return Section(
+        key="findings",
+        blocks=blocks,
+        data=findings_json(found),
+        title=TITLE,
+        text=lines(found),
+        listed=True,
+    )
