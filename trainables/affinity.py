@@ -35,7 +35,7 @@ from torch.func import functional_call
 
 from mtl_core import contract as C
 from mtl_core.trial import TrialRequest
-from trainables.data import Batch
+from trainables.batches import Batch
 from trainables.models.multitask import MultiTaskNet
 from trainables.step import StepContext, masked_losses
 

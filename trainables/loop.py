@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from mtl_data.cache import CachedSplit
 from trainables.affinity import AffinityProbe
-from trainables.data import Batch, CachedSplit, eval_jobs, prefetch
+from trainables.batches import Batch, eval_jobs
 from trainables.metrics import SplitMetrics
 from trainables.models.multitask import MultiTaskNet
+from trainables.prefetch import prefetch
 from trainables.step import StepContext, masked_losses, prepare_images
 from trainables.weighting import Weighting
 

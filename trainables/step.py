@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from mtl_core.settings import AugmentSpec
-from trainables.data import Batch, augment
+from trainables.augmentation import augment
+from trainables.batches import Batch
 from trainables.models.multitask import MultiTaskNet
 
 

@@ -7,6 +7,6 @@ A loader says which paths must exist (`required`), which label files identify th
 
 from __future__ import annotations
 
-from trainables.data.loaders.base import Loader, get_loader, list_loaders
+from mtl_data.loaders.base import Loader, get_loader, list_loaders
 
 __all__ = ["Loader", "get_loader", "list_loaders"]

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainables.data import drops
-from trainables.data.loaders.base import Loader
-from trainables.data.loaders.tabular import parse_float, read_rows
-from trainables.data.manifest import Manifest, ManifestBuilder
+import mtl_data.drops as drops
+from mtl_data.loaders.base import Loader
+from mtl_data.loaders.tabular import parse_float, read_rows
+from mtl_data.manifest import Manifest, ManifestBuilder
 
 FOLDERS = {"train": "train", "val": "valid", "test": "test"}
 

@@ -66,7 +66,7 @@ class ManifestBuilder:
         self.age_std.append(age_std)
 
     def drop(self, reason: str, count: int = 1) -> None:
-        """Count `count` samples dropped for `reason` (see trainables.data.drops)."""
+        """Count `count` samples dropped for `reason` (see mtl_data.drops)."""
         self.dropped[reason] += count
 
     def build(self, pixels: tuple[int, ...] | None = None) -> Manifest:

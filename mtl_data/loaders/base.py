@@ -9,7 +9,7 @@ from typing import Any
 
 from mtl_core.errors import DataError
 from mtl_core.sources import SOURCES
-from trainables.data.manifest import Manifest
+from mtl_data.manifest import Manifest
 
 
 class Loader:

@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+import mtl_data.drops as drops
 from mtl_core.sources import SPLITS, SyntheticSource
-from trainables.data import drops
-from trainables.data.atomic import build_once
-from trainables.data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look
-from trainables.data.synthetic.celeba_attributes import CELEBA_ATTRIBUTES
-from trainables.data.synthetic.pool import refuse_in_spawned_import, render_jobs
-from trainables.data.synthetic.render import face_box, render_face
-from trainables.progress_bar import progress_bar
+from mtl_data.atomic import build_once
+from mtl_data.progress_bar import progress_bar
+from mtl_data.synthetic.attributes import FaceLabels, FaceLook, draw_labels, draw_look
+from mtl_data.synthetic.celeba_attributes import CELEBA_ATTRIBUTES
+from mtl_data.synthetic.pool import refuse_in_spawned_import, render_jobs
+from mtl_data.synthetic.render import face_box, render_face
 
 # Bump when the rendering or the formats change: it is part of the generated data's key.
 GENERATOR_VERSION = 1
@@ -129,7 +129,7 @@ def write_synthetic(
     jobs = synthetic_jobs(source)
     total = sum(n for _, _, n in jobs)
     with progress_bar(total, "synthetic faces", "img", enabled=progress) as bar:
-        results = render_jobs(jobs, source, out, bar, workers, stop)
+        results = render_jobs(jobs, render_range, source, out, bar, workers, stop)
     written = Written()
     written.records["chalearn"] = _finish_chalearn(out / "chalearn", results)
     written.records["celeba"] = _finish_celeba(out / "celeba", results)

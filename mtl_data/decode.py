@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from trainables.data import drops
+import mtl_data.drops as drops
 
 BOX_MARGIN = 0.2  # context added on each side of a face box, as a fraction of its size
 RESAMPLE = Image.Resampling.BICUBIC  # PIL's resize antialiases when it shrinks

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import mtl_data.drops as drops
 from mtl_core.sources import SPLITS
-from trainables.data import drops
-from trainables.data.loaders.base import Loader
-from trainables.data.loaders.tabular import read_lines
-from trainables.data.manifest import Manifest, ManifestBuilder, seeded_split
+from mtl_data.loaders.base import Loader
+from mtl_data.loaders.tabular import read_lines
+from mtl_data.manifest import Manifest, ManifestBuilder, seeded_split
 
 
 class GenkiLoader(Loader):

@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from mtl_core.tasks import EMOTIONS
-from trainables.data.synthetic.attributes import FaceLabels, FaceLook
-from trainables.data.synthetic.expressions import EXPRESSIONS, Expression, with_smile
+from mtl_data.synthetic.attributes import FaceLabels, FaceLook
+from mtl_data.synthetic.expressions import EXPRESSIONS, Expression, with_smile
 
 SUPERSAMPLE = 2
 HEAD_EXTENT = 2.3  # face units from the top of the hair to the chin

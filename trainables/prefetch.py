@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 
-from trainables.data.batches import Batch
+from trainables.batches import Batch
 
 BatchJob = Callable[[], Batch]
 BATCHES_PER_WORKER = 2  # look-ahead: batches in flight per worker (each ~B*3*H*W bytes)

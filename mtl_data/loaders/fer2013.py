@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+import mtl_data.drops as drops
 from mtl_core.tasks import EMOTIONS
-from trainables.data import drops
-from trainables.data.loaders.base import Loader
-from trainables.data.loaders.tabular import read_rows
-from trainables.data.manifest import Manifest, ManifestBuilder
+from mtl_data.loaders.base import Loader
+from mtl_data.loaders.tabular import read_rows
+from mtl_data.manifest import Manifest, ManifestBuilder
 
 SIDE = 48
 USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}

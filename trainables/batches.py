@@ -15,11 +15,10 @@ from functools import partial
 import numpy as np
 import torch
 
+from mtl_core.budget import EPOCH_RULES, batch_shares, epoch_steps
 from mtl_core.errors import DataError
 from mtl_core.tasks import order_tasks
-from trainables.data.cache import CachedSplit
-
-EPOCH_RULES = ("longest", "sum")
+from mtl_data.cache import CachedSplit
 
 
 @dataclass
@@ -133,14 +132,9 @@ class MultiSourceBatches:
         self.batch_size = batch_size
         self.epoch_rule = epoch_rule
         self.seed = seed
-        base, extra = divmod(batch_size, len(parts))
-        self.per_part = [base + (1 if i < extra else 0) for i in range(len(parts))]
+        self.per_part = batch_shares(batch_size, len(parts))
         sizes = [len(split) for split, _ in self.parts]
-        if epoch_rule == "longest":
-            rule_steps = max(math.ceil(n / b) for n, b in zip(sizes, self.per_part, strict=True))
-        else:
-            rule_steps = math.ceil(sum(sizes) / batch_size)
-        self.rule_steps = rule_steps
+        self.rule_steps = rule_steps = epoch_steps(sizes, batch_size, epoch_rule)
         self.steps = min(rule_steps, steps_per_epoch) if steps_per_epoch else rule_steps
 
     def __len__(self) -> int:

@@ -18,14 +18,15 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 from mtl_core.sources import SyntheticSource
-from trainables.data.parallel import default_workers
-from trainables.progress_bar import Bar
+from mtl_data.parallel import default_workers
+from mtl_data.progress_bar import Bar
 
 CHUNK = 64  # faces per task: small enough to balance, large enough to amortise the hand-off
 MIN_PARALLEL = 512  # below this many faces, spawning workers costs more than it saves
@@ -34,6 +35,7 @@ NICE = 10  # renderers yield the cores to the rest of a starting sweep (see _sta
 
 Job = tuple[str, str, int]  # (format, split, number of faces)
 Rows = list[tuple[Any, Any]]  # per face: its Record and its row for the label file
+Render = Callable[[str, str, int, int, SyntheticSource, Path], Rows]  # one chunk's faces
 
 
 class Stopped(Exception):
@@ -60,6 +62,7 @@ def refuse_in_spawned_import() -> None:
 
 def render_jobs(
     jobs: list[Job],
+    render: Render,
     source: SyntheticSource,
     out: Path,
     bar: Bar,
@@ -67,6 +70,9 @@ def render_jobs(
     stop: threading.Event | None = None,
 ) -> dict[tuple[str, str], Rows]:
     """Render every job's faces into `out`; returns each (format, split)'s rows in order.
+
+    render: draws one chunk, `render(fmt, split, start, stop, source, out)`; a module-level
+    function, so that spawned workers can import it by name.
 
     workers: processes to use; None means every core when there are at least
     MIN_PARALLEL faces, else this process alone.
@@ -87,10 +93,10 @@ def render_jobs(
         for i, chunk in enumerate(chunks):
             if stop.is_set():
                 raise Stopped("synthetic faces: stopped")
-            done[i] = _render_chunk(source, out, *chunk)
+            done[i] = render(*chunk, source, out)
             bar.update(chunk[3] - chunk[2])
     else:
-        done = _in_processes(chunks, source, out, bar, min(workers, len(chunks)), stop)
+        done = _in_processes(chunks, render, source, out, bar, min(workers, len(chunks)), stop)
     results: dict[tuple[str, str], Rows] = {(fmt, split): [] for fmt, split, _ in jobs}
     for i, (fmt, split, _, _) in enumerate(chunks):  # chunks are in job, then index order
         results[fmt, split].extend(done[i])
@@ -99,6 +105,7 @@ def render_jobs(
 
 def _in_processes(
     chunks: list[tuple[str, str, int, int]],
+    render: Render,
     source: SyntheticSource,
     out: Path,
     bar: Bar,
@@ -111,7 +118,7 @@ def _in_processes(
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker)
     try:
         pending: dict[Future, int] = {
-            pool.submit(_render_chunk, source, out, *chunk): i for i, chunk in enumerate(chunks)
+            pool.submit(render, *chunk, source, out): i for i, chunk in enumerate(chunks)
         }
         while pending:
             if stop.is_set():
@@ -145,12 +152,3 @@ def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(NICE)
-
-
-def _render_chunk(
-    source: SyntheticSource, out: Path, fmt: str, split: str, start: int, stop: int
-) -> Rows:
-    """Faces start..stop-1 of one (format, split); runs in a worker or in this process."""
-    from trainables.data.synthetic.write import render_range  # write.py imports this module
-
-    return render_range(fmt, split, start, stop, source, out)

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
+import mtl_data.drops as drops
 from mtl_core.errors import DataError
 from mtl_core.sources import SPLITS
 from mtl_core.tasks import AGE_RANGE
-from trainables.data import drops
-from trainables.data.loaders.base import Loader
-from trainables.data.manifest import Manifest, ManifestBuilder, grouped_split
+from mtl_data.loaders.base import Loader
+from mtl_data.manifest import Manifest, ManifestBuilder, grouped_split
 
 
 def imdb_age(dob: float, photo_taken: float) -> float:

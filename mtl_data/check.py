@@ -11,8 +11,8 @@ from tabulate import tabulate
 
 from mtl_core.sources import SOURCE_TASKS, SPLITS
 from mtl_core.tasks import EMOTIONS
-from trainables.data.cache import CachedSplit, load_split
-from trainables.data.source import ResolvedSource
+from mtl_data.cache import CachedSplit, load_split
+from mtl_data.source import ResolvedSource
 
 BINARY_NAMES = {"gender": ("female", "male"), "smile": ("not smiling", "smiling")}
 

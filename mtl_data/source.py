@@ -22,7 +22,7 @@ from mtl_core.sources import (
     Source,
     SyntheticSource,
 )
-from trainables.data.loaders import get_loader
+from mtl_data.loaders import get_loader
 
 ROLES: tuple[str, ...] = ("age", "gender", "emotion", "smile", "pretrain")
 # Where each format lives inside a generated synthetic folder (see synthetic/write.py).
@@ -85,7 +85,7 @@ def resolve_source(
         raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
     model = parse_source(source)
     if isinstance(model, SyntheticSource):
-        from trainables.data.synthetic.write import ensure_synthetic
+        from mtl_data.synthetic.write import ensure_synthetic
 
         folder = ensure_synthetic(model, Path(cache_dir), progress)
         model = SYNTHETIC_TWINS[SYNTHETIC_FORMAT[role]](folder)

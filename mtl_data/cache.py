@@ -37,13 +37,13 @@ import numpy as np
 from mtl_core.errors import DataError
 from mtl_core.sources import SPLITS
 from mtl_core.tasks import TASKS
-from trainables.data.atomic import build_once
-from trainables.data.decode import BOX_MARGIN, decode_file, decode_pixels
-from trainables.data.loaders import get_loader
-from trainables.data.manifest import Manifest
-from trainables.data.parallel import default_workers
-from trainables.data.source import ResolvedSource
-from trainables.progress_bar import progress_bar
+from mtl_data.atomic import build_once
+from mtl_data.decode import BOX_MARGIN, decode_file, decode_pixels
+from mtl_data.loaders import get_loader
+from mtl_data.manifest import Manifest
+from mtl_data.parallel import default_workers
+from mtl_data.progress_bar import progress_bar
+from mtl_data.source import ResolvedSource
 
 CACHE_VERSION = 2  # bump when decoding changes, so old caches are not reused (2: path checks)
 CHUNK = 64  # images per worker task: amortises the thread hand-off
