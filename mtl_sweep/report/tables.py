@@ -81,6 +81,11 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
     }
     order = Order.of(rows)
     tables = main_tables(rows, group, stage_data, order)
+    # The findings name their cells as the tables do: with the variant the layout gave them.
+    variants = {r.ident: r.variant for t in tables for r in t.rows if r.block == MULTI}
+    for row in rows:
+        if row.block == MULTI:
+            row.variant = variants.get(row.ident, row.variant)
     jobs = [r for r in rows if r.block == PRETRAINING]
     if jobs:
         tables.append(table_of("Pretraining jobs", order.rows(jobs)))
