@@ -20,7 +20,8 @@ CSS = """
 :root { color-scheme: light; --line: #d0d7de; --muted: #57606a; --head: #f6f8fa; }
 body { margin: 0; color: #1f2328; background: #fff;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", sans-serif; }
-main { max-width: 1400px; margin: 0 auto; padding: 1.5rem 1.25rem 3rem; }
+main { padding: 1.5rem 2rem 3rem; }
+p, li { max-width: 75rem; }
 h1 { font-size: 1.55rem; margin: 0 0 .4rem; }
 h2 { font-size: 1.25rem; margin: 2rem 0 .6rem; padding-bottom: .25rem;
   border-bottom: 1px solid var(--line); }
@@ -30,7 +31,7 @@ section.findings { background: #f6f8fa; border: 1px solid var(--line); border-ra
   padding: .2rem 1.2rem .8rem; }
 section.findings h2 { border-bottom: none; margin-top: .8rem; }
 section.findings li { margin: .35rem 0; }
-section.how-to-read p { max-width: 70rem; color: #32383f; }
+section.how-to-read p { color: #32383f; }
 figure { margin: 0 0 1.6rem; overflow-x: auto; }
 table { border-collapse: collapse; font-size: .9rem; }
 th, td { border: 1px solid var(--line); padding: .3rem .6rem; vertical-align: top; }
