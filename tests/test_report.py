@@ -247,7 +247,11 @@ def test_cells_are_mean_and_sample_std_over_seeds_with_n_stated_once(uri):
     # Cells of tasks a row did not train stay empty; single-task rows have no weights.
     assert table["ResNet-18-Age"][GENDER] == ""
     assert table["ResNet-18-Age"]["weights"] == table["ResNet-18-Age"]["Δm (%)"] == ""
-    assert "Mean ± sample std over n = 3 seeds." in text
+    # The table says its n; what every table shares is said once, in "How to read this".
+    assert "n = 3 seeds." in text
+    assert text.count("mean ± sample standard deviation") == 1
+    assert text.count("Δm (%) = 100/T") == 1
+    assert text.index("## Findings") < text.index("## How to read this") < text.index(f"## {TITLE}")
     assert "(n=" not in text
     # Δm seed by seed, then its mean and 95% Student-t interval over the seeds.
     mtl = {"age": 4.8, "gender": 0.92, "emotion": 0.55, "smile": 0.87}
@@ -508,7 +512,7 @@ def test_every_format_parses_back(uri):
 
     page = render(report, "html")
     # The table, then its paired differences.
-    assert page.count("<table>") == 2 and page.count("<caption>") == 2
+    assert page.count("<table>") == 2 and page.count("<details>") == 2  # folded captions
     assert "<b>4.80 ± 0.00</b>" in page
 
 
