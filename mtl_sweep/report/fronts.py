@@ -49,11 +49,11 @@ from mtl_sweep.report.model import (
     MULTI,
     SINGLE,
     Front,
+    FrontVerdict,
     Paired,
     Point,
     Report,
     Row,
-    Verdict,
 )
 from mtl_sweep.report.query import config_signature
 from mtl_sweep.report.stats import holm_adjust, mean_ci, paired
@@ -240,19 +240,19 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     )
 
 
-def _verdict(point: Point, front: Front, alpha: float) -> Verdict:
+def _verdict(point: Point, front: Front, alpha: float) -> FrontVerdict:
     """Rule 4: the strategy's verdict and the tests behind it."""
     pair = front.pair
     mine = _oriented(point.means, pair)
     over = [p for p in front.points if dominates(_oriented(p.means, pair), mine)]
     if over:
         best, tests = _strongest([(p, _tests(p, point, pair, alpha)) for p in over])
-        return Verdict(point, DOMINATED, best, tests)
+        return FrontVerdict(point, DOMINATED, best, tests)
     under = [p for p in front.front if dominates(mine, _oriented(p.means, pair))]
     if under:
         best, tests = _strongest([(p, _tests(point, p, pair, alpha)) for p in under])
-        return Verdict(point, BEYOND, best, tests)
-    return Verdict(point, FRONT)
+        return FrontVerdict(point, BEYOND, best, tests)
+    return FrontVerdict(point, FRONT)
 
 
 def _tests(better: Point, worse: Point, pair: Pair, alpha: float) -> dict[str, Paired]:
@@ -305,7 +305,7 @@ def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float]) -
 
 
 def _hypervolumes(
-    front: Front, verdicts: list[Verdict], row: Row, trivial: Mapping[str, float]
+    front: Front, verdicts: list[FrontVerdict], row: Row, trivial: Mapping[str, float]
 ) -> tuple[dict[str, float], str]:
     """Rule 5: the front's and each strategy's hypervolume, or a note why there is none."""
     pair = front.pair

@@ -29,13 +29,13 @@ from mtl_sweep.report.model import (
     Cell,
     Front,
     FrontPanel,
+    FrontVerdict,
     Interval,
     Point,
     Report,
     Section,
     Separator,
     TextTable,
-    Verdict,
 )
 
 SINGLE_TASK = "single-task"
@@ -141,7 +141,7 @@ def _line(
     ]
 
 
-def _strategy_line(v: Verdict, front: Front) -> list[Cell]:
+def _strategy_line(v: FrontVerdict, front: Front) -> list[Cell]:
     line = _line(v.point.name, "", v.point, front, v.verdict, bold=v.verdict != DOMINATED)
     line[5] = Cell(v.versus.name if v.versus else "")
     for k, task in enumerate(front.pair):
@@ -272,7 +272,7 @@ def _front_json(front: Front) -> dict[str, Any]:
     }
 
 
-def _strategy_json(v: Verdict, pair: tuple[str, str]) -> dict[str, Any]:
+def _strategy_json(v: FrontVerdict, pair: tuple[str, str]) -> dict[str, Any]:
     return {
         "name": v.point.name,
         **_point_json(v.point, pair),

@@ -14,6 +14,7 @@ from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS, expand_task_item
 from mtl_core.weightings import WEIGHTINGS
 from mtl_sweep.spec.schema import EXECUTION_ONLY_TRAIN_KEYS, Spec, TrainSpec
+from mtl_sweep.spec.suggest import unknown_key_message
 from mtl_sweep.spec.weights import check_item
 
 STAGE_SOURCE_KINDS: tuple[str, ...] = ("imdb_wiki", "synthetic")
@@ -43,7 +44,8 @@ def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: s
         first = exc.errors()[0]
         loc = format_loc([where, *error_path(first)])
         msg = first["msg"].removeprefix("Value error, ")  # our validators' own words
-        msg = "unknown key" if first["type"] == "extra_forbidden" else msg
+        if first["type"] == "extra_forbidden":
+            msg = unknown_key_message(TrainSpec, error_path(first))
         raise SpecError(file, loc, msg) from None
 
 
