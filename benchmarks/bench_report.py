@@ -39,34 +39,47 @@ import bench_store  # noqa: E402  (the benchmarks folder is not a package)
 TARGETS = {"report_cold": 15.0, "report_warm": 3.0, "lookup": 5.0}  # s, at 100,000 runs
 RSS_TARGET_MIB = 1024
 
-# Each snippet runs in a fresh process, sets `t0` after its imports where it says so, and
-# prints one JSON line: wall seconds from process start, the timed part, peak RSS (MiB).
-PRELUDE = (
-    "import time, json, resource; T = time.perf_counter(); "
-    "import sys; sys.path.insert(0, {repo!r}); "
-)
-EPILOGUE = (
-    "; print(json.dumps({{'total': time.perf_counter() - T, 'timed': time.perf_counter() - t0,"
-    " 'rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'n': n}}))"
-)
+# Each snippet runs in a fresh process, sets `t0` where its timed part starts and `n` to
+# what it read, then prints one JSON line: seconds since the process started (imports
+# included), the timed part, the process's CPU seconds (which other work on a shared
+# machine inflates less than wall time), and peak RSS (MiB).
+PRELUDE = """\
+import json, resource, sys, time
+T = time.perf_counter()
+sys.path.insert(0, {repo!r})
+"""
+EPILOGUE = """
+use = resource.getrusage(resource.RUSAGE_SELF)
+now = time.perf_counter()
+out = {"total": now - T, "timed": now - t0, "cpu": use.ru_utime + use.ru_stime, "n": n}
+print(json.dumps({**out, "rss_mib": use.ru_maxrss / 1024}))
+"""
 SNIPPETS = {
-    "baseline": (
-        "from mlflow import MlflowClient; "
-        "c = MlflowClient(tracking_uri={uri!r}); "
-        "e = c.get_experiment_by_name('bench').experiment_id; t0 = time.perf_counter(); "
-        "tok, n = None, 0\n"
-        "while True:\n"
-        "    p = c.search_runs([e], \"tags.`mtl_sweep.sweep` = 'bench'\", max_results=1000, "
-        "page_token=tok); n += len(p); tok = p.token\n"
-        "    if not tok: break\n"
-    ),
-    "report": (
-        "t0 = T; from mtl_sweep.report import render_report; n = len(render_report({uri!r}))"
-    ),
-    "lookup": (
-        "t0 = T; from mtl_sweep.commands.main import _finished_keys; "
-        "n = len(_finished_keys({uri!r}, 'bench', {jobs!r}))"
-    ),
+    "baseline": """\
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri={uri!r})
+exp = client.get_experiment_by_name("bench").experiment_id
+t0 = time.perf_counter()
+token, n = None, 0
+while True:
+    page = client.search_runs(
+        [exp], "tags.`mtl_sweep.sweep` = 'bench'", max_results=1000, page_token=token
+    )
+    n += len(page)
+    token = page.token
+    if not token:
+        break
+""",
+    "report": """\
+t0 = T
+from mtl_sweep.report import render_report
+n = len(render_report({uri!r}))
+""",
+    "lookup": """\
+t0 = T
+from mtl_sweep.commands.main import _finished_keys
+n = len(_finished_keys({uri!r}, "bench", {jobs!r}))
+""",
 }
 
 
@@ -76,8 +89,8 @@ def timed(kind: str, uri: str, cache: Path, jobs: list[str], profile: Path | Non
     code = PRELUDE.format(repo=str(REPO)) + body + EPILOGUE
     argv = [sys.executable, "-c", code]
     if profile is not None:
-        script = Path(tempfile.mkdtemp()) / "snippet.py"
-        script.write_text(code.replace("; ", "\n"))
+        script = cache.parent / f"{cache.name}-snippet.py"
+        script.write_text(code)
         argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
     env = {**os.environ, "MTL_SWEEP_CACHE": str(cache), "PYTHONPATH": str(REPO)}
     done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
@@ -147,30 +160,29 @@ def measure(uri: str, n_runs: int, build_s: float | None, profile: Path | None) 
         shutil.rmtree(cache, ignore_errors=True)
     q = base["timed"]
     rows = [
-        ("baseline search_runs (query)", q, None),
-        ("baseline search_runs (process)", base["total"], None),
-        ("report cold (process)", cold["total"], "report_cold"),
-        ("report warm (process)", warm["total"], "report_warm"),
-        ("finished-key lookup (process)", lookup["total"], "lookup"),
+        ("baseline search_runs (query)", base, "timed", None),
+        ("baseline search_runs (process)", base, "total", None),
+        ("report cold (process)", cold, "total", "report_cold"),
+        ("report warm (process)", warm, "total", "report_warm"),
+        ("finished-key lookup (process)", lookup, "total", "lookup"),
     ]
-    print(f"\n{n_runs} sweep runs; build {'reused' if build_s is None else f'{build_s:.0f} s'}")
-    print(f"{'measure':34} {'seconds':>8} {'/ query':>8} {'ms/run':>7} {'RSS MiB':>8}  target")
-    rss = {
-        "baseline search_runs (process)": base,
-        "report cold (process)": cold,
-        "report warm (process)": warm,
-        "finished-key lookup (process)": lookup,
-    }
-    for name, seconds, target in rows:
-        mib = f"{rss[name]['rss_mib']:.0f}" if name in rss else ""
+    built = "reused" if build_s is None else f"{build_s:.0f} s"
+    print(f"\n{n_runs} sweep runs (baseline read {base['n']}); build {built}")
+    head = ("measure", "wall s", "/ query", "ms/run", "CPU s", "RSS MiB", "target")
+    print(
+        f"{head[0]:32} {head[1]:>7} {head[2]:>7} {head[3]:>7} {head[4]:>6} {head[5]:>7}  {head[6]}"
+    )
+    for name, result, part, target in rows:
+        seconds = result[part]
+        cpu = f"{result['cpu']:.2f}" if part == "total" else ""
+        mib = f"{result['rss_mib']:.0f}" if part == "total" else ""
         goal = f"<= {TARGETS[target]:.0f} s at 100k" if target else ""
         print(
-            f"{name:34} {seconds:8.2f} {seconds / q:8.2f} {1000 * seconds / n_runs:7.3f} "
-            f"{mib:>8}  {goal}"
+            f"{name:32} {seconds:7.2f} {seconds / q:7.2f} {1000 * seconds / n_runs:7.3f} "
+            f"{cpu:>6} {mib:>7}  {goal}"
         )
     peak = max(r["rss_mib"] for r in (cold, warm, lookup))
     print(f"peak RSS of the report and lookup: {peak:.0f} MiB (target <= {RSS_TARGET_MIB})")
-    print(f"baseline read {base['n']} runs")
 
 
 if __name__ == "__main__":
