@@ -145,7 +145,7 @@ def main() -> None:
 
 def measure(uri: str, n_runs: int, build_s: float | None, profile: Path | None) -> None:
     """Time every measure in fresh processes and print the table row."""
-    jobs = [j.config.key for j in bench_store.plan_for(n_runs).jobs]
+    jobs = [j.config.key for j in bench_store.job_plan().jobs]  # the same for any seeds
     cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     try:
         base = timed("baseline", uri, cache, jobs)

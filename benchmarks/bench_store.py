@@ -92,10 +92,20 @@ def _expand(seeds: int) -> Any:
     return expand(parse_spec(SPEC.replace("SEEDS", seed_list), "bench.yaml"), "bench.yaml")
 
 
+def job_plan() -> Any:
+    """The grid's plan with one seed: its pretraining jobs are every seed's."""
+    return _expand(1)
+
+
+def grid_shape() -> tuple[int, int]:
+    """(pretraining jobs, trials per seed) of this bench's grid."""
+    one = job_plan()
+    return len(one.jobs), len(one.trials)
+
+
 def check_runs(n_runs: int) -> tuple[int, int]:
     """(pretraining jobs, trials per seed); exits 2 naming the range `n_runs` is outside."""
-    one = _expand(1)
-    jobs, per_seed = len(one.jobs), len(one.trials)
+    jobs, per_seed = grid_shape()
     lo, hi = jobs + 1, jobs + per_seed * MAX_SEEDS
     if not lo <= n_runs <= hi:
         refuse(
@@ -197,7 +207,6 @@ def insert_bulk(uri: str, exp: str, runs: Iterator[RunRows], batch: int = 5000) 
         SqlRun,
         SqlTag,
     )
-    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
     engine = sa.create_engine(uri)
     with engine.connect() as conn:
@@ -217,46 +226,57 @@ def insert_bulk(uri: str, exp: str, runs: Iterator[RunRows], batch: int = 5000) 
                 chunk.clear()
 
     for run in runs:
-        run_id = uuid.uuid4().hex
-        rows[0].append(
-            {
-                "run_uuid": run_id,
-                "name": run.name,
-                "source_type": "UNKNOWN",
-                "source_name": "",
-                "entry_point_name": "",
-                "user_id": "unknown",
-                "status": run.status,
-                "start_time": run.start,
-                "end_time": run.start + 500,
-                "deleted_time": None,
-                "source_version": "",
-                "lifecycle_stage": "active",
-                "artifact_uri": f"{location}/{run_id}/artifacts",
-                "experiment_id": int(exp),
-            }
-        )
-        tags = {**run.tags, MLFLOW_RUN_NAME: run.name}
-        rows[1].extend({"key": k, "value": v, "run_uuid": run_id} for k, v in tags.items())
-        rows[2].extend({"key": k, "value": v, "run_uuid": run_id} for k, v in run.params.items())
-        for table in (rows[3], rows[4]):
-            table.extend(
-                {
-                    "key": k,
-                    "value": v,
-                    "timestamp": run.start,
-                    "step": 0,
-                    "is_nan": False,
-                    "run_uuid": run_id,
-                }
-                for k, v in run.metrics.items()
-            )
+        for chunk, new in zip(rows, _rows(run, int(exp), location), strict=True):
+            chunk.extend(new)
         n += 1
         if n % batch == 0:
             flush()
     flush()
     engine.dispose()
     return n
+
+
+def _rows(run: RunRows, exp: int, location: str) -> list[list[dict[str, Any]]]:
+    """The rows of `run` in runs, tags, params, metrics and latest_metrics, as MLflow's
+    create_run, log_batch and set_terminated write them."""
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+    run_id = uuid.uuid4().hex
+    head = {
+        "run_uuid": run_id,
+        "name": run.name,
+        "source_type": "UNKNOWN",
+        "source_name": "",
+        "entry_point_name": "",
+        "user_id": "unknown",
+        "status": run.status,
+        "start_time": run.start,
+        "end_time": run.start + 500,
+        "deleted_time": None,
+        "source_version": "",
+        "lifecycle_stage": "active",
+        "artifact_uri": f"{location}/{run_id}/artifacts",
+        "experiment_id": exp,
+    }
+    tags = {**run.tags, MLFLOW_RUN_NAME: run.name}
+    metrics = [
+        {
+            "key": k,
+            "value": v,
+            "timestamp": run.start,
+            "step": 0,
+            "is_nan": False,
+            "run_uuid": run_id,
+        }
+        for k, v in run.metrics.items()
+    ]
+    return [
+        [head],
+        [{"key": k, "value": v, "run_uuid": run_id} for k, v in tags.items()],
+        [{"key": k, "value": v, "run_uuid": run_id} for k, v in run.params.items()],
+        metrics,
+        [dict(m) for m in metrics],  # latest_metrics: each metric has one step
+    ]
 
 
 def check_store(uri: str, n_runs: int) -> None:

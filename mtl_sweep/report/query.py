@@ -149,13 +149,17 @@ def _find_sweep(reader: Reader, experiment: str | None, sweep: str | None) -> tu
 
 
 def _record(run: RunData, configs: dict[tuple[tuple[str, str], ...], RunConfig]) -> dict[str, Any]:
-    """One run as a row of COLUMNS; `configs` shares equal configs between runs."""
+    """One run as a row of COLUMNS; `configs` (params, or config items -> config) shares
+    equal configs between runs."""
     tags, params, metrics = run.tags, run.params, run.metrics
     tasks = _tasks(tags.get(C.TASKS) or tags.get(C.TASKS_MISNAMED, ""))
-    config = tuple(sorted((k, v) for k, v in params.items() if k.startswith(CONFIG_PREFIXES)))
-    shared = configs.get(config)
+    # Runs logged alike list their params alike: look the config up by them as they come,
+    # and build (and share) it only for a list not seen yet.
+    logged = tuple(params.items())
+    shared = configs.get(logged)
     if shared is None:
-        shared = configs[config] = RunConfig(config)
+        config = tuple(sorted((k, v) for k, v in logged if k.startswith(CONFIG_PREFIXES)))
+        shared = configs[logged] = configs.setdefault(config, RunConfig(config))
     record: dict[str, Any] = {
         "run_id": run.run_id,
         "status": run.status,

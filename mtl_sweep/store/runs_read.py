@@ -41,6 +41,7 @@ KNOWN_REVISIONS = frozenset({"dc11669786a5"})
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 CLIENT_PAGE = 10_000  # runs per search_runs page on the client path (MLflow allows 50,000)
 ACTIVE = "active"
+BATCH = 10_000  # rows fetched at once on the SQL path
 
 
 @dataclass(frozen=True)
@@ -212,15 +213,15 @@ class SqlReader:
             keys=_prefixed("key", wanted.metric_prefixes),
         )
         with self.engine.connect() as conn, _gc_paused():
-            order = conn.execute(head).all()
+            order = list(_rows(conn, head))
             tags: dict[str, dict[str, str]] = {r[0]: {} for r in order}
             params: dict[str, dict[str, str]] = {r[0]: {} for r in order}
             metrics: dict[str, dict[str, float]] = {r[0]: {} for r in order}
-            for run_id, key, value in conn.execute(tag_stmt):
+            for run_id, key, value in _rows(conn, tag_stmt):
                 tags[run_id][key] = value
-            for run_id, key, value in conn.execute(param_stmt):
+            for run_id, key, value in _rows(conn, param_stmt):
                 params[run_id][key] = value
-            for run_id, key, value, is_nan in conn.execute(metric_stmt):
+            for run_id, key, value, is_nan in _rows(conn, metric_stmt):
                 # MLflow stores a NaN as 0 with is_nan set, and hands it back as NaN.
                 metrics[run_id][key] = math.nan if is_nan else value
         return [
@@ -264,6 +265,21 @@ class SqlReader:
             header = f.read(28)  # bytes 24-27: the file change counter
         parts.append(header[24:28].hex())
         return "|".join(parts)
+
+
+def _rows(conn: sa.Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
+    """The statement's rows as the driver's own tuples, fetched in batches: SQLAlchemy's
+    Row objects cost four times what the driver does (2 us a row against 0.5)."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    args = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        while batch := cursor.fetchmany(BATCH):
+            yield from batch
+    finally:
+        cursor.close()
 
 
 def _in(column: str, values: tuple[str, ...] | None):
