@@ -47,15 +47,19 @@ def test_a_simplex_plan_has_the_interior_per_set_and_vertices_collapse(shorthand
     drop tasks: into a set planned before (collapsed, the plan says why) or a new one."""
     sets = len(SHORTHANDS[shorthand])
     plan = plan_of(f"name: t\ngrid: {{tasks: [singles, {shorthand}], weights: {{simplex: {n}}}}}\n")
-    in_sets = [t for t in plan.trials if len(t.tasks) == k]
+    in_sets = [t for t in plan.trials if len(t.config.tasks) == k]
     assert len(in_sets) == sets * comb(n - 1, k - 1)
-    assert all(isclose(sum(t.loss_weights.values()), k) for t in in_sets)
+    assert all(isclose(sum(t.config.loss_weights.values()), k) for t in in_sets)
     # Every boundary vector lost a task; those landing on a single task collapse into it.
     boundary = sets * (comb(n + k - 1, k - 1) - comb(n - 1, k - 1))
-    smaller = [t for t in plan.trials if 1 < len(t.tasks) < k]
+    smaller = [t for t in plan.trials if 1 < len(t.config.tasks) < k]
     assert plan.collapsed["a zero weight removed a task"] == boundary - len(smaller)
-    assert sorted(len(t.tasks) for t in plan.trials if len(t.tasks) == 1) == [1] * 4
-    assert all(t.loss_weights == {t.tasks[0]: 1.0} for t in plan.trials if len(t.tasks) == 1)
+    assert sorted(len(t.config.tasks) for t in plan.trials if len(t.config.tasks) == 1) == [1] * 4
+    assert all(
+        t.config.loss_weights == {t.config.tasks[0]: 1.0}
+        for t in plan.trials
+        if len(t.config.tasks) == 1
+    )
 
 
 def test_ratio_lattice_on_pairs_counts_and_vertex_free():
@@ -67,8 +71,10 @@ def test_ratio_lattice_on_pairs_counts_and_vertex_free():
 def test_a_pair_simplex_vertex_becomes_the_single_task_trial():
     plan = plan_of("name: t\ngrid: {tasks: [age, gender, [age, gender]], weights: {simplex: 2}}\n")
     singles = plan_of("name: t\ngrid: {tasks: [age, gender]}\n")
-    assert {t.key for t in plan.trials if len(t.tasks) == 1} == {t.key for t in singles.trials}
-    assert [t.loss_weights for t in plan.trials if len(t.tasks) == 2] == [
+    assert {t.key for t in plan.trials if len(t.config.tasks) == 1} == {
+        t.key for t in singles.trials
+    }
+    assert [t.config.loss_weights for t in plan.trials if len(t.config.tasks) == 2] == [
         {"age": 1.0, "gender": 1.0}
     ]
     assert plan.collapsed["a zero weight removed a task"] == 2
@@ -79,8 +85,13 @@ def test_adaptive_and_single_task_trials_ignore_a_lattice():
         "name: t\ngrid: {tasks: [age, [age, gender]], weighting: [fixed, dwa],"
         " weights: {ratios: [0.5, 1, 2]}}\n"
     )
-    assert sorted(t.weighting for t in plan.trials if len(t.tasks) == 2) == ["dwa"] + ["fixed"] * 3
-    assert [t.loss_weights for t in plan.trials if len(t.tasks) == 1] == [{"age": 1.0}]
+    assert (
+        sorted(t.config.weighting for t in plan.trials if len(t.config.tasks) == 2)
+        == ["dwa"] + ["fixed"] * 3
+    )
+    assert [t.config.loss_weights for t in plan.trials if len(t.config.tasks) == 1] == [
+        {"age": 1.0}
+    ]
     assert plan.collapsed["adaptive weighting ignores weight vectors"] == 2
 
 
@@ -134,12 +145,12 @@ def test_bad_lattices_exit_2_naming_the_key(cli, tmp_path, weights, path, messag
 
 def test_the_fronts_spec_traces_two_pairs_with_three_strategies_and_singles():
     plan = expand(load_spec(SWEEPS / "fronts.yaml"), "fronts.yaml")
-    per_set = Counter((t.tasks, t.weighting) for t in plan.trials)
+    per_set = Counter((t.config.tasks, t.config.weighting) for t in plan.trials)
     for pair in (("age", "gender"), ("emotion", "smile")):
         assert per_set[(pair, "fixed")] == 7 * 3
         assert all(per_set[(pair, w)] == 3 for w in ("uncertainty", "dwa", "gradnorm"))
-    assert sorted(t.tasks[0] for t in plan.trials if len(t.tasks) == 1) == sorted(
+    assert sorted(t.config.tasks[0] for t in plan.trials if len(t.config.tasks) == 1) == sorted(
         ["age", "gender", "emotion", "smile"] * 3
     )
     assert len(plan.trials) == 72
-    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
+    assert {t.config.sources[t.config.tasks[0]].kind for t in plan.trials} == {"synthetic"}

@@ -142,10 +142,9 @@ def _finished_keys(uri: str, experiment: str, job_keys: list[str]) -> set[str]:
 
     if not store_exists(uri):
         return set()
-    from mtl_sweep.store.tracker import Tracker
+    from mtl_sweep.store.runs_read import finished_keys, open_reader
 
-    tracker = Tracker(uri)
-    return tracker.finished_keys(experiment) | tracker.finished_job_keys(job_keys)
+    return finished_keys(open_reader(uri), experiment, job_keys)
 
 
 def _register() -> None:

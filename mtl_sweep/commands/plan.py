@@ -15,9 +15,9 @@ from mtl_sweep.expand import Plan, Trial
 
 def weights_text(trial: Trial) -> str:
     """`fixed` weights over the trial's tasks in task order, or the strategy's name."""
-    if trial.weighting != "fixed":
-        return trial.weighting
-    return ", ".join(f"{w:g}" for w in trial.loss_weights.values())
+    if trial.config.weighting != "fixed":
+        return trial.config.weighting
+    return ", ".join(f"{w:g}" for w in trial.config.loss_weights.values())
 
 
 def summary(plan: Plan) -> str:
@@ -58,9 +58,9 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
     jobs = [
         {
             "key": j.key,
-            "stage": j.stage,
-            "backbone": j.backbone,
-            "tasks": list(j.tasks),
+            "stage": j.config.stage,
+            "backbone": j.config.backbone,
+            "tasks": list(j.config.tasks),
             "done": j.key in done,
             "budget": _budget_json(j.config),
             "config": j.config.identity(),
@@ -70,14 +70,14 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
     trials = [
         {
             "key": t.key,
-            "tasks": list(t.tasks),
-            "backbone": t.backbone,
+            "tasks": list(t.config.tasks),
+            "backbone": t.config.backbone,
             "pretrain": t.pretrain,
             "pretrain_key": t.pretrain_key,
-            "weighting": t.weighting,
-            "loss_weights": t.loss_weights,
-            "seed": t.seed,
-            "label": t.label,
+            "weighting": t.config.weighting,
+            "loss_weights": dict(t.config.loss_weights),
+            "seed": t.config.seed,
+            "label": t.config.label,
             "done": t.key in done,
             "budget": _budget_json(t.config),
             "config": t.config.identity(),
@@ -126,9 +126,9 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
         rows = [
             [
                 j.key,
-                j.stage,
-                j.backbone,
-                tasks_tag(j.tasks),
+                j.config.stage,
+                j.config.backbone,
+                tasks_tag(j.config.tasks),
                 *_budget_cells(j.config),
                 sum(t.pretrain_key == j.key for t in plan.trials),
                 _status(j.key, done),
@@ -140,12 +140,12 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
     rows = [
         [
             t.key,
-            tasks_tag(t.tasks),
-            t.backbone,
+            tasks_tag(t.config.tasks),
+            t.config.backbone,
             t.pretrain,
             weights_text(t),
-            t.seed,
-            t.label or "",
+            t.config.seed,
+            t.config.label or "",
             *_budget_cells(t.config),
             _status(t.key, done),
         ]

@@ -216,7 +216,7 @@ def _unread(block: _Block) -> dict[str, str]:
             out[f"schedule.{key}"] = (
                 f"read by the step schedule only, and the schedule is {schedule}: remove it"
             )
-    # A reference model brings its own age head (expand._reference_train).
+    # A reference model brings its own age head (resolve.Resolver._reference_train).
     heads = {getattr(reference_model(b), "age_head", train.age_head) for b in block.backbones}
     if "regression" not in heads:
         out["age_loss"] = "read by the regression age head only (dex uses cross-entropy): remove it"
