@@ -163,16 +163,27 @@ def _front(fig: MplFigure, ax: Axes, panel: FrontPanel) -> None:
         ax.errorbar(x, y, ey, ex, fmt="o", color="C0" if on else "0.6", capsize=2, label=label)
         ax.annotate(p.name, (x[0], y[0]), xytext=(3, 3), textcoords="offset points", fontsize=6)
     line = sorted((p.axes[0].mean * scale[0], p.axes[1].mean * scale[1]) for p in front.front)
-    ax.plot([x for x, _ in line], [y for _, y in line], "-", color="C0", label="fixed-weight front")
+    # Over the interval crosses (zorder), which would hide it with wide intervals.
+    ax.plot(
+        [x for x, _ in line],
+        [y for _, y in line],
+        "-",
+        color="C0",
+        linewidth=2.2,
+        zorder=4,
+        label="fixed-weight front",
+    )
     for k, v in enumerate(front.strategies):
         x, y, ex, ey = at(v.point)
         marker = STRATEGY_MARKERS[k % len(STRATEGY_MARKERS)]
         label = f"{v.point.name}: {v.verdict}"
-        ax.errorbar(x, y, ey, ex, fmt=marker, color=f"C{k + 1}", ms=8, capsize=2, label=label)
+        ax.errorbar(
+            x, y, ey, ex, fmt=marker, color=f"C{k + 1}", ms=8, capsize=2, label=label, zorder=5
+        )
     if len(front.singles) == 2:
         sx = front.singles[front.pair[0]].axes[0].mean * scale[0]
         sy = front.singles[front.pair[1]].axes[1].mean * scale[1]
-        ax.plot([sx], [sy], "*", color="black", ms=14, label="single-task (each alone)")
+        ax.plot([sx], [sy], "*", color="black", ms=14, zorder=6, label="single-task (each alone)")
     for m, flip, set_label in (
         (metrics[0], ax.invert_xaxis, ax.set_xlabel),
         (metrics[1], ax.invert_yaxis, ax.set_ylabel),
