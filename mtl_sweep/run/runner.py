@@ -178,7 +178,7 @@ def _drive(
     # A store that stays down: one line within a minute, exit 3 once trials cannot wait.
     watch = StoreWatch(ctx.tracking_uri, ctx.faults.store_deadline_s, spec.failure.retries + 1)
     watch.start()
-    interrupt.stop_when(lambda: watch.given_up)
+    interrupt.stop_when(watch.gave_up)
     ctx = replace(ctx, parent_run_id=sweep_run)
     started = time.monotonic()
     outcome = Outcome()

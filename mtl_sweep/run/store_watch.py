@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from mtl_core.errors import InfraError
+from mtl_sweep.run.prepare import Flag
 from mtl_sweep.store.health import check_store
 
 PROBE_EVERY_S = 15.0  # the line comes within this plus one probe's timeout (5 s)
@@ -39,7 +40,8 @@ def clock_time(t: float) -> str:
 
 
 class StoreWatch:
-    """Probe the store in the background; `given_up` once it stayed down too long."""
+    """Probe the store in the background; `gave_up` (a Flag, which a Tune Stopper can
+    hold) is raised once it stayed down too long."""
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class StoreWatch:
         self._probe = probe
         self.down_since: float | None = None
         self.reason = ""
+        self.gave_up = Flag()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,20 +63,16 @@ class StoreWatch:
         """How long the store may stay down before the sweep gives up."""
         return self.deadline_s * self.attempts + GRACE_S
 
-    @property
-    def given_up(self) -> bool:
-        """True once the store has been unreachable for `give_up_after_s`."""
-        since = self.down_since
-        return since is not None and time.time() - since >= self.give_up_after_s
-
     def check(self) -> bool:
-        """Probe now; report a change in one line; True when the store answered."""
+        """Probe now; report a change in one line; True when the store answered. Raises
+        `gave_up` once the store has been unreachable for `give_up_after_s`."""
         try:
             self._probe(self.uri)
         except InfraError as exc:
             if self.down_since is None:
                 self.down_since, self.reason = time.time(), str(exc)
                 self._say_down()
+            self.gave_up.up = time.time() - self.down_since >= self.give_up_after_s
             return False
         if self.down_since is not None:
             away = time.time() - self.down_since
