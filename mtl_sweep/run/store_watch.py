@@ -2,11 +2,12 @@
 
 Trials give up on a store that stays unreachable after their deadline, once per attempt
 (trainables/store_retry.py). Without a word from the driver that would look like a
-silent hang; so a thread probes the store every PROBE_EVERY_S (the same bounded probe
-every command starts with, store/health.py) and says, in one line, when it went away and
-when the trials will fail. Once the store has been unreachable for the deadline times a
-trial's attempts (plus GRACE_S for the last attempt to end), the sweep gives up: the
-runner stops Tune and exits 3. A store that comes back is said in one line too.
+silent hang; so a thread probes the store every PROBE_EVERY_S (the bounded probe every
+command starts with, store/health.py, without sqlite's whole-file check) and says, in one
+line, when it went away and when the trials will fail. Once the store has been
+unreachable for the deadline times a trial's attempts (plus GRACE_S for the last attempt
+to end), the sweep gives up: the runner stops Tune and exits 3. A store that comes back
+is said in one line too.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class StoreWatch:
         uri: str,
         deadline_s: float,
         attempts: int,
-        probe: Callable[[str], None] = check_store,
+        probe: Callable[[str], None] = lambda uri: check_store(uri, thorough=False),
     ) -> None:
         self.uri, self.deadline_s, self.attempts = uri, deadline_s, attempts
         self._probe = probe
