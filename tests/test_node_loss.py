@@ -106,7 +106,9 @@ def test_a_lost_worker_node_resumes_its_trial_on_the_other_node_in_the_same_run(
             raylet = _raylet(worker_port)
             for proc in [raylet, *raylet.children(recursive=True)]:
                 proc.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
             out, _ = driver.communicate(timeout=600)
+            print(f"worker node killed -> sweep done {time.monotonic() - killed:.0f}s later")
         finally:
             if driver.poll() is None:
                 driver.kill()
