@@ -288,3 +288,26 @@ def test_the_html_report_is_a_standalone_styled_document(uri, study_values):  # 
     assert ".up { color:" in page and ".down { color:" in page
     assert page.count("<details>") == page.count("<figure>") >= 5
     assert 'td[style*="right"]' in page  # numbers right-aligned in tabular figures
+
+
+def test_every_text_format_opens_with_the_findings_and_json_lists_them(uri, study_values):  # noqa: F811
+    import json
+
+    from mtl_sweep.report.render import render
+
+    report = build_report(uri)
+    first_table = "ResNet-18, no pretraining"
+    for fmt, heading in (
+        ("markdown", "## Findings"),
+        ("github", "## Findings"),
+        ("latex", r"\section*{Findings}"),
+        ("html", "<h2>Findings</h2>"),
+    ):
+        text = render(report, fmt)
+        found, table = text.find(heading), text.find(first_table)
+        assert 0 < found < table, fmt
+        assert text.count("When does multi-task beat single-task?") == 1, fmt
+    doc = json.loads(render(report, "json"))
+    assert list(doc).index("findings") < list(doc).index("tables")
+    assert doc["tests"] == 7 and len(doc["findings"]) == 3
+    assert doc["how_to_read"][0].startswith("Each cell is the mean ± sample standard deviation")
