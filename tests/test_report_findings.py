@@ -192,6 +192,7 @@ def test_the_findings_text_answers_both_questions_and_says_when_seeds_cannot_res
     assert text[0].startswith("When does multi-task beat single-task? In ")
     assert "of 4 (cell, task) comparisons" in text[0]
     assert text[1].startswith("Does pretraining change that? For 0 of 1 multi-task cells")
+    assert "; for 1 the seeds cannot resolve it" in text[1]
     inter = [t for t in text if "pretrained on imdb_wiki vs" in t]
     assert len(inter) == 1 and "seeds cannot resolve it: the interval spans zero" in inter[0]
     assert "ResNet-18, no pretraining: ResNet-18-Age_Gender (1, 1), 6 seeds: Δm " in text[2]
