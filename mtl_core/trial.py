@@ -200,6 +200,12 @@ class Execution:
     affinity_every: int | None = None  # train.affinity.every: TAG lookahead every N steps
     affinity_params: str = "trunk"  # train.affinity.params: what the lookahead steps
     fail_epoch: int | None = None  # debug.fail_tasks: raise once at this round
+    # $MTL_SWEEP_DEBUG_KILL_IN_SAVE: SIGKILL the trial's process half-way through writing
+    # this round's checkpoint, in an attempt that did not resume (tests of resume).
+    kill_in_save: int | None = None
+    # $MTL_SWEEP_STORE_DEADLINE_S: an attempt gives up on a tracking store that stays
+    # unreachable this long, MLflow's own HTTP retries included (trainables/store_retry.py).
+    store_deadline_s: float = 600.0
     # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
     # by key: a retry, or the next `run` after an interruption, continues from it.
     checkpoint_dir: str | None = None

@@ -7,6 +7,7 @@ comes from the request's typed `TrialConfig` and `Execution`: nothing here has a
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -23,6 +24,7 @@ import torch
 
 import trainables.checkpoint as ckpt
 from mtl_core import contract as C
+from mtl_core import resume
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables.affinity import AffinityProbe, probe_for
 from trainables.batches import StepBatches
@@ -35,10 +37,11 @@ from trainables.prefetch import prefetch
 from trainables.pretrained import fetch_pretrained
 from trainables.step import StepContext
 from trainables.trial_data import TrialData, load_data, resolve_sources
-from trainables.trial_run import TrialRun, config_yaml
+from trainables.trial_run import RunGone, TrialRun, config_yaml
 from trainables.weighting import Weighting, build_weighting
 
 Reporter = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 class InjectedFailure(RuntimeError):
@@ -72,32 +75,65 @@ def run_trial(request: TrialRequest, reporter: Reporter | None = None) -> dict[s
     attempt (a Tune retry, or the next `run` after an interruption) finds it there by key
     and continues after that round, in the same MLflow run. The checkpoint is removed
     when the trial finishes. On any exception the run ends FAILED with tag
-    mtl_sweep.error, and the exception propagates. `reporter` receives each round's
-    metrics (Ray Tune's report, under Tune).
+    mtl_sweep.error, and the exception propagates; when Ray Tune stops the trial
+    (SystemExit from its report: a signal, a scheduler) the run ends KILLED. `reporter`
+    receives each round's metrics (Ray Tune's report, under Tune).
     """
     started = time.perf_counter()
     ex = request.execution
-    resume = Path(ex.checkpoint_dir) / ckpt.RESUME_FILE if ex.checkpoint_dir else None
-    state = ckpt.load(resume) if resume is not None and resume.is_file() else None
-    tracker = TrialRun(
-        ex.tracking_uri,
-        ex.experiment_id,
-        request.name,
-        request.tags,
-        resume_run_id=state["mlflow_run_id"] if state else None,
-    )
+    folder = Path(ex.checkpoint_dir) if ex.checkpoint_dir else None
+    tracker, state = _open_run(request, folder)
     try:
         with tracker.system_metrics():
             session = _setup(request, tracker, state)
-            _fit(session, request, tracker, reporter, resume)
+            if state is not None and "metrics" in state:
+                # The checkpoint's own round: saved before it was logged, so the attempt
+                # that wrote it may have died in between.
+                tracker.log_missing(state["metrics"], state["metric_step"], state["logged_at"])
+            _fit(session, request, tracker, reporter, folder)
             result = _test(session, request, tracker, reporter, started)
+    except (KeyboardInterrupt, SystemExit):
+        tracker.stop()
+        raise
     except BaseException as exc:
         tracker.fail(exc)
         raise
     tracker.finish(request.key, request.config.kind)
-    if resume is not None:
-        shutil.rmtree(resume.parent, ignore_errors=True)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def _open_run(request: TrialRequest, folder: Path | None) -> tuple[TrialRun, dict | None]:
+    """The trial's MLflow run and the checkpoint it continues (None: a fresh start).
+
+    Temporaries of a save that died are removed first. A checkpoint whose run the store
+    no longer has (a new store at the same place, a deleted run) is discarded with one
+    warning, and the trial starts afresh in a new run.
+    """
+    ex = request.execution
+    state = None
+    if folder is not None:
+        resume.remove_partials(folder)
+        path = folder / ckpt.RESUME_FILE
+        state = ckpt.load(path) if path.is_file() else None
+    args = (ex.tracking_uri, ex.experiment_id, request.name, request.tags)
+    if state is not None:
+        try:
+            return TrialRun(*args, state["mlflow_run_id"], ex.store_deadline_s), state
+        except RunGone as gone:
+            log.warning(
+                "discarded the resume checkpoint of trial %s: its MLflow run %s is not in "
+                "this store; the trial starts afresh",
+                request.key,
+                gone,
+            )
+            assert folder is not None
+            resume.discard(folder)
+    tracker = TrialRun(*args, give_up_s=ex.store_deadline_s)
+    if folder is not None:
+        resume.write_owner(folder, tracker.run_id)
+    return tracker, None
 
 
 @dataclass
@@ -247,9 +283,14 @@ def _fit(
     request: TrialRequest,
     tracker: TrialRun,
     reporter: Reporter | None,
-    resume: Path | None,
+    folder: Path | None,
 ) -> None:
-    """Train round by round, validate, keep the best-on-val weights, checkpoint each round."""
+    """Train round by round, validate, keep the best-on-val weights, checkpoint each round.
+
+    A round's checkpoint (with its metrics) is written before its metrics are logged, so a
+    retry never logs a step twice: one that died before the checkpoint was in place
+    trains the round again, one that died after it logs what is missing (run_trial).
+    """
     cfg, ex = request.config, request.execution
     for r in s.rounds[s.start_round :]:
         # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
@@ -285,9 +326,14 @@ def _fit(
             "time/epoch_s": result.seconds,
             **(s.affinity.end_epoch() if s.affinity else {}),
         }
-        tracker.log_metrics(metrics, step=r.metric_step)
-        if resume is not None:
-            ckpt.save(_state(s, r.index, tracker, improved), resume)
+        stamp = int(time.time() * 1000)
+        if folder is not None:
+            # The test hook dies mid-save once: an attempt that resumed goes on.
+            die = ex.kill_in_save == r.index and not s.resumed
+            state = _state(s, r.index, tracker, improved)
+            state.update(metrics=metrics, metric_step=r.metric_step, logged_at=stamp)
+            ckpt.save(state, folder / ckpt.RESUME_FILE, die_midway=die)
+        tracker.log_metrics(metrics, step=r.metric_step, timestamp_ms=stamp)
         if reporter is not None:
             reporter({**metrics, "round": r.index, "step": r.metric_step, "final": False})
 
@@ -318,7 +364,10 @@ def _test(
     # The trial's whole work, its checkpoint artifact included; only the last report and
     # ending the run come after.
     final["time/trial_s"] = time.perf_counter() - started
-    tracker.log_metrics(final, step=s.best_step)
+    if tracker.resumed:  # an earlier attempt may have logged them before it died
+        tracker.log_missing(final, step=s.best_step)
+    else:
+        tracker.log_metrics(final, step=s.best_step)
     if reporter is not None:
         reporter({**final, "round": len(s.rounds) - 1, "final": True})
     return final
