@@ -44,7 +44,7 @@ class PretrainRef:
 class TrialConfig:
     """Everything that decides what one trial or pretraining job trains, fully resolved."""
 
-    kind: str  # contract.KIND_TRIAL or contract.KIND_PRETRAIN
+    kind: str  # contract.KIND_TRIAL, KIND_SEARCH or KIND_PRETRAIN
     tasks: tuple[str, ...]  # canonical order
     backbone: str
     weighting: str
@@ -109,6 +109,8 @@ class TrialConfig:
         }
         if len(self.source_groups()) > 1 and not self.matched:
             out["epoch_rule"] = self.epoch_rule  # only matters across sources
+        if self.kind == C.KIND_SEARCH:  # never the same run as a final trial of its values
+            out["kind"] = C.KIND_SEARCH
         return out
 
     def source_groups(self) -> dict[str, tuple[str, ...]]:
