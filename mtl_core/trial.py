@@ -184,6 +184,9 @@ class Execution:
     # GPU: Ray (2.60 here; ray-project/ray#54868) leaves CUDA_VISIBLE_DEVICES alone for a
     # trial that asked for none.
     gpus: float = 0.0
+    # Tuned sweeps: the search objective (relative, val_loss) logged per round as
+    # search/objective and reported to Tune's scheduler; None logs none.
+    objective: str | None = None
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""
