@@ -39,6 +39,7 @@ from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.summary import print_skipped, print_summary
+from mtl_sweep.run.tuned import tuned_todo
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
@@ -78,6 +79,23 @@ class Work:
     jobs: list
     trials: list
     skipped: list  # trials already FINISHED
+
+    def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
+        """The searcher (jobs before the trials that need them), no scheduler, the count."""
+        from mtl_sweep.run.searcher import StagedSearcher
+
+        job_keys = {j.key for j in self.jobs}
+        searcher = StagedSearcher(
+            [job_request(j, ctx) for j in self.jobs],
+            [
+                (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
+                for t in self.trials
+            ],
+        )
+        return searcher, None, len(self.jobs) + len(self.trials)
+
+    def settle(self, searcher: Any, outcome: Outcome, ctx: RunContext) -> None:
+        """After Tune, before the runs are closed: nothing to do for a grid."""
 
 
 def run_sweep(opts: RunOptions) -> int:
@@ -122,7 +140,8 @@ def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, inte
         return 0
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
-    work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
+    todo = tuned_todo if spec.search is not None else _todo  # a search: docs/tuning.md
+    work = todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
     if opts.dry_run:
         click.echo(
             f"dry run: would run {len(work.jobs)} pretraining jobs and {len(work.trials)} trials"
@@ -186,7 +205,7 @@ def _drive(
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep, report.start)
+            outcome = _tune(ctx, work, opts, interrupt, prep, report.start)
         elif not interrupt.requested:
             prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
@@ -231,10 +250,8 @@ def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
 
 
 def _tune(
-    plan: Plan,
     ctx: RunContext,
-    jobs,
-    trials,
+    work: Work,
     opts: RunOptions,
     interrupt: Interrupt,
     prep: DataPrep,
@@ -252,25 +269,16 @@ def _tune(
     """
     import ray
 
-    from mtl_sweep.run.searcher import StagedSearcher
-
-    job_keys = {j.key for j in jobs}
-    searcher = StagedSearcher(
-        [job_request(j, ctx) for j in jobs],
-        [
-            (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
-            for t in trials
-        ],
-    )
+    searcher, scheduler, total = work.tune_parts(ctx)
     started_here = _start_ray(opts)
     interrupt.reclaim()  # ray.init took SIGTERM: a stop must go through Tune, not abort
     try:
         if not started_here:
             prep.wait()
-        total = len(jobs) + len(trials)
         stopper = interrupt.stopper(also=prep.failed)  # a failed render stops every trial
-        tuner = _tuner(ctx.spec, searcher, total, opts, stopper, ctx.tracking_uri)
+        tuner = _tuner(ctx.spec, searcher, scheduler, total, opts, stopper, ctx.tracking_uri)
         outcome = _outcome(tuner.fit())
+        work.settle(searcher, outcome, ctx)
         if not interrupt.requested:
             prep.wait()  # raises what stopped the rendering, if anything did
             outcome.failed.extend(searcher.skipped)
@@ -330,7 +338,7 @@ def _storage_path(opts: RunOptions) -> str | None:
     return storage
 
 
-def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: str):
+def _tuner(spec, searcher, scheduler, total: int, opts: RunOptions, stopper, tracking_uri: str):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
     from ray import tune
@@ -366,6 +374,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
         ),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
+            scheduler=scheduler,  # None: FIFO; a tuned sweep's per-cell schedulers
             num_samples=total,
             max_concurrent_trials=max_conc,
             reuse_actors=True,
