@@ -53,6 +53,7 @@ class TunedWork:
     finals: list[tuple[Trial, SearchResult]]  # known now: final trial, the winner it retrains
     done: set[str]  # keys with a FINISHED run
     unsearchable: list[tuple[SearchCell, str]] = field(default_factory=list)  # cell, why
+    winners: dict[str, SearchResult] = field(default_factory=dict)  # cell id -> its winner
 
     def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
         """The searcher, the scheduler and an upper bound of the Tune trials to run."""
@@ -75,6 +76,7 @@ def tuned_todo(
     done = set() if rerun or exp_id is None else tracker.finished_keys(experiment)
     prior = {} if rerun or exp_id is None else finished_search_results(tracker.client, exp_id)
     cells, finals, skipped, todo, unsearchable = [], [], [], [], []
+    winners: dict[str, SearchResult] = {}
     for cell in search_cells(plan):
         if search.algorithm == "random":
             samples = cell.samples()
@@ -94,6 +96,7 @@ def tuned_todo(
             if best is None:
                 unsearchable.append((cell, no_winner(cell)))
                 continue
+            winners[cell.id] = best
             for final in cell.finals(best.values):
                 (skipped if final.key in done else finals).append(
                     final if final.key in done else (final, best)
@@ -104,8 +107,26 @@ def tuned_todo(
     jobs = [j for j in plan.jobs if j.key in needed and j.key not in done_jobs]
     _print_search(plan, cells, todo, finals, skipped)
     return TunedWork(
-        jobs, todo + [f for f, _ in finals], skipped, cells, finals, done, unsearchable
+        jobs, todo + [f for f, _ in finals], skipped, cells, finals, done, unsearchable, winners
     )
+
+
+def supersede_old_finals(client: Any, experiment_id: str, winners: dict[str, SearchResult]):
+    """A cell whose winner changed (more samples, a finished search) retrains it; the final
+    runs of the old winner are superseded (KILLED with mtl_sweep.superseded_by, as after
+    --rerun), so the tables count each cell's current winner only. Returns how many."""
+    from mtl_core import contract as C
+    from mtl_core.runs import iter_runs
+
+    n = 0
+    filt = f"attributes.status = 'FINISHED' and tags.`{C.KIND}` = '{C.KIND_TRIAL}'"
+    for run in iter_runs(client, [experiment_id], filt):
+        best = winners.get(run.data.tags.get(C.CELL, ""))
+        if best is not None and run.data.tags.get(C.TUNED_FROM) != best.run_id:
+            client.set_tag(run.info.run_id, C.SUPERSEDED_BY, best.run_id)
+            client.set_terminated(run.info.run_id, "KILLED")
+            n += 1
+    return n
 
 
 def no_winner(cell: SearchCell) -> str:

@@ -20,7 +20,7 @@ from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Trial
 from mtl_sweep.run.cell_scheduler import CellScheduler, make_scheduler
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
-from mtl_sweep.run.tuned import CellWork, TunedWork, no_winner
+from mtl_sweep.run.tuned import CellWork, TunedWork, no_winner, supersede_old_finals
 from mtl_sweep.search.cells import SearchTrial
 from mtl_sweep.search.rounds import planned_rounds
 from mtl_sweep.search.select import SearchResult, winner
@@ -46,6 +46,7 @@ class TunedSearcher(Searcher):
         ]
         self.stopped_runs: list[tuple[TrialRequest, str]] = []  # request, MLflow run id
         self._turn = 0
+        self.winners = dict(work.winners)  # cell id -> its winner, once searched
         self._optuna = {c.cell.id: self._optuna_search(c) for c in self.cells if c.to_draw}
         rounds = {c.cell.id: planned_rounds(c.cell.first.config) for c in self.cells}
 
@@ -199,6 +200,7 @@ class TunedSearcher(Searcher):
         if best is None:
             self.skipped.append((trial_request(work.cell.first, self.ctx), no_winner(work.cell)))
             return
+        self.winners[work.cell.id] = best
         for trial in work.cell.finals(best.values):
             if trial.key not in self.done:
                 self.finals.append(self._final_request(trial, best))
@@ -211,9 +213,14 @@ class TunedSearcher(Searcher):
         `outcome.interrupted` for `outcome.finished`; their resume checkpoints go."""
         from mlflow import MlflowClient
 
+        client = MlflowClient(ctx.tracking_uri)
+        old = supersede_old_finals(client, ctx.experiment_id, self.winners)
+        if old:
+            click.echo(
+                f"{old} final run(s) of an earlier winner superseded by their cell's new one"
+            )
         if not self.stopped_runs:
             return
-        client = MlflowClient(ctx.tracking_uri)
         keys = {r.key for r, _ in self.stopped_runs}
         outcome.interrupted = [r for r in outcome.interrupted if r.key not in keys]
         for request, run_id in self.stopped_runs:
