@@ -21,24 +21,26 @@ TIME_ATTR = "rounds_done"  # reported by every round; survives a restart from ou
 
 
 def make_scheduler(spec: SchedulerSpec, rounds: int | None) -> TrialScheduler:
-    """Ray's scheduler for one cell. max_t sits half a round under the last round, so no
-    rung falls on it: a trial that trained the full budget is never stopped before its
-    final (test) report, and every rung is below the full budget."""
+    """Ray's scheduler for one cell. ASHA's max_t sits half a round under the last round,
+    so no rung falls on it: a trial that trained the full budget is never stopped before
+    its final (test) report. (grace_rounds is ASHA's; HyperBand sizes its brackets.)"""
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
-    max_t = (rounds or ROUNDS_UNKNOWN) - 0.5
+    last = rounds or ROUNDS_UNKNOWN
     common = {"time_attr": TIME_ATTR, "metric": C.SEARCH_OBJECTIVE, "mode": "max"}
     if spec.name == "asha":
         return AsyncHyperBandScheduler(
-            max_t=max_t,
+            max_t=last - 0.5,
             grace_period=spec.grace_rounds,
             reduction_factor=spec.reduction_factor,
             stop_last_trials=False,
             **common,
         )
     if spec.name == "hyperband":
+        # Its brackets are sized from max_t; the last rung is the full budget, where
+        # stop_last_trials=False lets the survivors reach their final report.
         return HyperBandScheduler(
-            max_t=max_t, reduction_factor=spec.reduction_factor, stop_last_trials=False, **common
+            max_t=last, reduction_factor=spec.reduction_factor, stop_last_trials=False, **common
         )
     return FIFOScheduler()
 
@@ -74,7 +76,9 @@ class CellScheduler(TrialScheduler):
         self._for(trial).on_trial_error(tune_controller, trial)
 
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
-        action = self._for(trial).on_trial_result(tune_controller, trial, result)
+        # HyperBand stops the paused losers of a rung through the controller.
+        controller = _Recording(tune_controller, self.stopped)
+        action = self._for(trial).on_trial_result(controller, trial, result)
         if action == TrialScheduler.STOP and not result.get("final"):
             self.stopped.add(trial.trial_id)
         return action
@@ -102,3 +106,17 @@ class CellScheduler(TrialScheduler):
 
     def debug_string(self) -> str:
         return f"CellScheduler: {len(self._cells)} cell(s), {len(self.stopped)} stopped early"
+
+
+class _Recording:
+    """The Tune controller as a cell's scheduler sees it: a stop it asks for is recorded."""
+
+    def __init__(self, controller, stopped: set[str]) -> None:
+        self._controller, self._stopped = controller, stopped
+
+    def stop_trial(self, trial: Trial, *args, **kwargs):
+        self._stopped.add(trial.trial_id)
+        return self._controller.stop_trial(trial, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._controller, name)

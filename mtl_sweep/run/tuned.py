@@ -57,9 +57,15 @@ class TunedWork:
 
     def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
         """The searcher, the scheduler and an upper bound of the Tune trials to run."""
+        import os
+
         from mtl_sweep.run.tuned_searcher import TunedSearcher
 
         searcher = TunedSearcher(self, ctx)
+        # Tune makes trials only while fewer than this many wait; HyperBand sizes its
+        # brackets from the trials it has been given, and halves a bracket once they all
+        # reached its rung: all of a cell's samples must exist before the first gets there.
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(searcher.total, 1)))
         return searcher, searcher.scheduler, searcher.total
 
     def settle(self, searcher: Any, outcome: Any, ctx: RunContext) -> None:
