@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mtl_data.progress_bar import PlainBar, progress_bar
+from mtl_data.synthetic.pool import CHUNK, Stopped
+from mtl_data.synthetic.write import write_synthetic
 from mtl_sweep.spec.schema import SyntheticSource
 from mtl_sweep.store.ui_link import EXPERIMENT_KIND_TAG, runs_view_url, ui_hint
-from trainables.data.synthetic.pool import CHUNK, Stopped
-from trainables.data.synthetic.write import write_synthetic
-from trainables.progress_bar import PlainBar, progress_bar
 
 # More than one chunk in some splits, and partial last chunks.
 CHUNKED = SyntheticSource(train=CHUNK + 6, val=3, test=2, pretrain=CHUNK + 1, seed=11)

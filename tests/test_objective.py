@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from mtl_core import contract as C
+from mtl_data.cache import CachedSplit
 from mtl_sweep.expand import expand
 from mtl_sweep.spec.load import load_spec
-from trainables.data import CachedSplit
 from trainables.objective import relative_objective, trivial_metrics, val_loss_objective
 from trainables.trainable import run_trial
 

@@ -18,8 +18,8 @@ import scipy.stats
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report import build_report, render_report
+from mtl_sweep.report.compare import delta_m, task_gain
 from mtl_sweep.report.render import render
-from mtl_sweep.report.tables import delta_m, task_gain
 
 REAL_DATA = {"age": "chalearn", "gender": "celeba", "emotion": "fer2013", "smile": "celeba"}
 

@@ -35,9 +35,9 @@ from torch.func import functional_call
 
 from mtl_core import contract as C
 from mtl_core.trial import TrialRequest
-from trainables.data import Batch
-from trainables.loop import StepContext, masked_losses
+from trainables.batches import Batch
 from trainables.models.multitask import MultiTaskNet
+from trainables.step import StepContext, masked_losses
 
 Pair = tuple[str, str]  # (i, j): the effect of a step on task i onto task j
 SCOPES = ("trunk", "last_shared")  # train.affinity.params

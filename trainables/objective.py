@@ -13,7 +13,7 @@ import numpy as np
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
-from trainables.data import CachedSplit
+from mtl_data.cache import CachedSplit
 
 Parts = Sequence[tuple[CachedSplit, tuple[str, ...]]]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.budgets import budget_text
-from mtl_sweep.report.cells import BETTER, MISSING, WORSE, best_rows, gain_unit, shown
+from mtl_sweep.report.cells import best_rows, gain_unit, shown
 from mtl_sweep.report.compare import detectable
+from mtl_sweep.report.model import BETTER, MISSING, MULTI, WORSE, Convention, Report, Row, Table
 from mtl_sweep.report.stats import NO_SPREAD, POWER, WILCOXON_MIN_N
-from mtl_sweep.report.tables import MULTI, Report, Row, Table
 
 MAX_NOTES = 12  # rows listed in a table's failure footnote before "and N more"
 PLANNED_SEEDS = 3  # what the captions suggest when a table has one seed
@@ -37,6 +37,11 @@ def delta_interval(report: Report) -> str:
 def delta_convention(report: Report) -> str:
     """Δm's formula and how its interval is made, as plain text."""
     return f"{DELTA_CONVENTION} {delta_interval(report)}"
+
+
+def delta_formula(report: Report) -> Convention:
+    """Δm's formula (with its LaTeX math) and how its interval is made."""
+    return Convention(DELTA_CONVENTION, LATEX_DELTA_CONVENTION, delta_interval(report))
 
 
 def confidence(report: Report) -> str:

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
+from mtl_sweep.report.model import DEFAULT_ALPHA, Row
 from mtl_sweep.report.stats import (
-    DEFAULT_ALPHA,
     holm_adjust,
     mean_ci,
     min_detectable_difference,
     paired_many,
 )
-
-if TYPE_CHECKING:
-    from mtl_sweep.report.tables import Row
 
 
 def task_gain(task: str, mtl: float, stl: float) -> float:
@@ -54,7 +50,7 @@ def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float]) -> float:
     return sum(task_gain(t, mtl[t], stl[t]) for t in mtl) / len(mtl)
 
 
-def _agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+def configs_agree(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     """Whether two configs agree on every param both have."""
     return all(a[k] == b[k] for k in a.keys() & b.keys())
 
@@ -70,7 +66,7 @@ def baselines(row: Row, singles: Sequence[Row]) -> tuple[dict[str, Row], str]:
             if s.tasks == (task,)
             and s.backbone == row.backbone
             and s.pretrain == row.pretrain
-            and _agrees(s.config, row.config)
+            and configs_agree(s.config, row.config)
         ]
         if len(rows) == 1:
             found[task] = rows[0]

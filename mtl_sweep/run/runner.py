@@ -28,12 +28,12 @@ from typing import Any
 
 import click
 
+import mtl_sweep.run.cluster as cluster
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
 from mtl_core.files import writable_dir
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
-from mtl_sweep.run import cluster
 from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.report_job import ReportJob

@@ -20,7 +20,7 @@ from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Trial
 from mtl_sweep.run.cell_scheduler import CellScheduler, make_scheduler
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
-from mtl_sweep.run.tuned import CellWork, TunedWork, no_winner, supersede_old_finals
+from mtl_sweep.run.tuned_work import CellWork, TunedWork, no_winner, supersede_old_finals
 from mtl_sweep.search.cells import SearchTrial
 from mtl_sweep.search.rounds import planned_rounds
 from mtl_sweep.search.select import SearchResult, winner

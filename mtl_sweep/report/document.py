@@ -1,0 +1,47 @@
+"""A Report (the analysis) laid out as a Document (what every format shows): the header,
+the sections in reading order and the figures of `--plot`. A new section is a builder
+here; the writers (report/writers/) stay as they are."""
+
+from __future__ import annotations
+
+from mtl_sweep.report.captions import confidence, delta_convention, summary
+from mtl_sweep.report.grouping_section import affinity_panels, grouping_section
+from mtl_sweep.report.main_section import main_section
+from mtl_sweep.report.model import MULTI, Document, Figure, GainsPanel, Report
+
+NO_RUNS = "No trial or pretraining runs yet."
+NO_GAINS = (
+    "--plot: no multi-task row has finished single-task rows with the same seeds to compare with"
+)
+
+
+def build_document(report: Report) -> Document:
+    """The report's document: comparison tables first, then the task groupings."""
+    meta = {
+        "sweep": report.sweep,
+        "experiment": report.experiment,
+        "tracking_uri": report.uri,
+        "group_by": list(report.group_by),
+        "counts": report.counts,
+        "delta_m_convention": delta_convention(report),
+        "alpha": report.alpha,
+        "confidence": confidence(report),
+        "holm_family": "report",  # Holm runs over every paired test in the report at once
+        "tests": report.tests,
+    }
+    gains = [
+        GainsPanel(table.title, rows, report.alpha)
+        for table in report.tables
+        if (rows := [r for r in table.rows if r.block == MULTI and r.gains])
+    ]
+    return Document(
+        sweep=report.sweep,
+        summary=summary(report),
+        empty="" if report.tables else NO_RUNS,
+        meta=meta,
+        sections=[main_section(report), grouping_section(report)],
+        figures=[
+            Figure(gains, required=NO_GAINS),
+            Figure(affinity_panels(report), suffix="-affinity"),
+        ],
+    )
