@@ -49,6 +49,8 @@ COLUMNS: tuple[str, ...] = (
     "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
     "affinity_params",  # what its lookahead stepped: trunk (also when not logged) or last_shared
     "budget",  # dict budget/* metric -> value: the steps and images the trial trained with
+    "cell",  # tuned sweeps: the cell (mtl_sweep.cell), or None
+    "tuned_from",  # tuned sweeps: the search run a final run retrains, or None
     *METRIC_KEYS,
 )
 
@@ -160,6 +162,8 @@ def _record(run: Run) -> dict[str, Any]:
         "affinity": _affinity(metrics),
         "affinity_params": params.get("run.affinity_params", "trunk"),
         "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
+        "cell": tags.get(C.CELL),
+        "tuned_from": tags.get(C.TUNED_FROM),
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})
     return record

@@ -91,5 +91,5 @@ def _rungs_text(scheduler: str, at: list[int]) -> str:
     if scheduler == "none":
         return "none"
     if scheduler == "hyperband":
-        return "HyperBand brackets"
+        return ", ".join(str(r) for r in at) + " (sync)" if at else "none"
     return ", ".join(str(r) for r in at) or "none"

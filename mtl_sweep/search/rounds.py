@@ -25,13 +25,31 @@ def planned_rounds(config: TrialConfig) -> int | None:
 
 
 def rungs(scheduler: SchedulerSpec, rounds: int | None) -> list[int]:
-    """The rounds at which a trial may be stopped: grace x rf^k below the last round (as
-    Ray's schedulers place them with max_t just under it); [] without a scheduler."""
+    """The rounds at which a trial may be stopped: ASHA's grace x rf^k below the last round
+    (Ray's placement with max_t just under it); HyperBand's milestones over its brackets;
+    [] without a scheduler."""
     if scheduler.name == "none":
         return []
+    if scheduler.name == "hyperband":
+        at = {r for bracket in hyperband_brackets(scheduler, rounds) for r in bracket[1][:-1]}
+        return sorted(at)
     last = rounds or ROUNDS_UNKNOWN
     out, t = [], float(scheduler.grace_rounds)
     while t < last:
         out.append(round(t))
         t *= scheduler.reduction_factor
+    return out
+
+
+def hyperband_brackets(scheduler: SchedulerSpec, rounds: int | None) -> list[tuple[int, list[int]]]:
+    """Ray's HyperBandScheduler brackets for max_t = rounds: (trials it takes, the rounds
+    at which it halves them, ending at the full budget), as ray.tune.schedulers.hyperband
+    sizes them (s_max + 1 brackets, n = ceil((s_max + 1) / (s + 1) * eta^s), r = R eta^-s)."""
+    last, eta = rounds or ROUNDS_UNKNOWN, scheduler.reduction_factor
+    s_max_1 = round(math.log(last) / math.log(eta)) + 1
+    out = []
+    for s in range(s_max_1):
+        n = math.ceil(s_max_1 / (s + 1) * eta**s)
+        at = sorted({min(last, math.ceil(last * eta ** (i - s))) for i in range(s + 1)})
+        out.append((n, at))
     return out
