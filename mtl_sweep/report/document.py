@@ -7,7 +7,13 @@ from __future__ import annotations
 from mtl_sweep.report.captions import confidence, delta_convention, summary
 from mtl_sweep.report.grouping_section import affinity_panels, grouping_section
 from mtl_sweep.report.main_section import main_section
-from mtl_sweep.report.model import MULTI, Document, Figure, GainsPanel, Report
+from mtl_sweep.report.model import MULTI, Document, Figure, GainsPanel, Report, Section
+from mtl_sweep.report.tuning_section import (
+    budget_notes,
+    sensitivity_panels,
+    tuning_caption,
+    tuning_section,
+)
 
 NO_RUNS = "No trial or pretraining runs yet."
 NO_GAINS = (
@@ -39,9 +45,26 @@ def build_document(report: Report) -> Document:
         summary=summary(report),
         empty="" if report.tables else NO_RUNS,
         meta=meta,
-        sections=[main_section(report), grouping_section(report)],
+        sections=[
+            _tuned(main_section(report), report),
+            *filter(None, [tuning_section(report)]),
+            grouping_section(report),
+        ],
         figures=[
             Figure(gains, required=NO_GAINS),
             Figure(affinity_panels(report), suffix="-affinity"),
+            Figure(sensitivity_panels(report), suffix="-sensitivity"),
         ],
     )
+
+
+def _tuned(section: Section, report: Report) -> Section:
+    """A tuned sweep's comparison tables say how they were tuned (caption) and flag (†)
+    comparisons whose arms' search steps differ past the tolerance (notes)."""
+    if report.tuning is None:
+        return section
+    caption, flags = tuning_caption(report.tuning), budget_notes(report.tuning)
+    for block in section.blocks:
+        block[0].caption = f"{block[0].caption} {caption}".strip()
+        block[0].notes.extend(flags)
+    return section

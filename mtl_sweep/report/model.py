@@ -433,6 +433,18 @@ class AffinityPanel:
     grouping: Grouping
 
 
+@dataclass(frozen=True)
+class SensitivityPanel:
+    """One searched dimension and one task for `--plot`: the validation objective of every
+    search run against its value, one series per cell that trains the task."""
+
+    key: str  # the searched key, e.g. optimizer.lr
+    task: str
+    log: bool  # loguniform: a log-scaled x axis
+    series: list[tuple[str, list[tuple[float, float, bool]]]]  # cell name, (value, obj, stopped)
+    objective: str  # relative or val_loss
+
+
 @dataclass
 class Figure:
     """One image file of `--plot`: panels a plot writer draws, one per subplot.
