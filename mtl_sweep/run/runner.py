@@ -97,6 +97,10 @@ class Work:
     def settle(self, searcher: Any, outcome: Outcome, ctx: RunContext) -> None:
         """After Tune, before the runs are closed: nothing to do for a grid."""
 
+    def has_work(self) -> bool:
+        """Whether anything is left to run."""
+        return bool(self.jobs or self.trials)
+
 
 def run_sweep(opts: RunOptions) -> int:
     """Run a sweep end to end; returns the exit code.
@@ -201,7 +205,7 @@ def _drive(
             tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
         if opts.rerun:
             _forget_checkpoints(ctx, work)
-        if (work.jobs or work.trials) and not interrupt.requested:
+        if work.has_work() and not interrupt.requested:
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )

@@ -45,6 +45,10 @@ class TunedRun(TunedWork):
         """After Tune: the runs stopped early end FINISHED (see TunedSearcher.settle)."""
         searcher.settle(outcome, ctx)
 
+    def has_work(self) -> bool:
+        """Whether anything is left: jobs, known trials, or samples optuna has yet to draw."""
+        return bool(self.jobs or self.trials or any(c.to_draw for c in self.cells))
+
 
 def tuned_todo(
     tracker: Tracker, plan: Plan, experiment: str, exp_id: str | None, rerun: bool
