@@ -72,6 +72,7 @@ def tuned_todo(
             )
             more = max(0, search.samples - len(results))
             work = CellWork(cell, deque(), more, results, next_index=len(results))
+            skipped += [cell.sample(r.index, r.values) for r in results]
         todo += list(work.pending)
         cells.append(work)
         if work.searched:
