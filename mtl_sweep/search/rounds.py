@@ -42,14 +42,22 @@ def rungs(scheduler: SchedulerSpec, rounds: int | None) -> list[int]:
 
 
 def hyperband_brackets(scheduler: SchedulerSpec, rounds: int | None) -> list[tuple[int, list[int]]]:
-    """Ray's HyperBandScheduler brackets for max_t = rounds: (trials it takes, the rounds
-    at which it halves them, ending at the full budget), as ray.tune.schedulers.hyperband
-    sizes them (s_max + 1 brackets, n = ceil((s_max + 1) / (s + 1) * eta^s), r = R eta^-s)."""
+    """Ray's HyperBandScheduler brackets for max_t = rounds: (the trials it takes, the
+    rounds at which it halves them, ending at the full budget), sized as
+    ray.tune.schedulers.hyperband does: s_max + 1 brackets of n = ceil((s_max + 1) /
+    (s + 1) eta^s) trials, a first rung at int(R eta^-s) (a bracket whose rung would be 0
+    is skipped), each next one eta times further, cumulated and capped at R."""
     last, eta = rounds or ROUNDS_UNKNOWN, scheduler.reduction_factor
     s_max_1 = round(math.log(last) / math.log(eta)) + 1
     out = []
     for s in range(s_max_1):
-        n = math.ceil(s_max_1 / (s + 1) * eta**s)
-        at = sorted({min(last, math.ceil(last * eta ** (i - s))) for i in range(s + 1)})
-        out.append((n, at))
+        r = int(last * eta**-s)
+        if r == 0:
+            continue
+        at, cumul = [r], r
+        for _ in range(s):
+            r = int(min(r * eta, last - cumul))
+            cumul += r
+            at.append(cumul)
+        out.append((math.ceil(s_max_1 / (s + 1) * eta**s), at))
     return out
