@@ -208,7 +208,7 @@ def trial(mode: dict[str, Any], work: Path) -> dict[str, Any]:
         "mtl_sweep.device names the device": tags.get("mtl_sweep.device") == name,
         f"system/{'gpu' if want == 'cuda' else 'cpu'}_* metrics": bool(system),
         "a test metric per task": all(
-            f"{C.TEST}{PRIMARY_METRIC[task].name}" in tests for task in t.tasks
+            f"{C.TEST}{PRIMARY_METRIC[task].name}" in tests for task in t.config.tasks
         ),
         "test metrics finite": bool(tests) and all(math.isfinite(v) for v in tests.values()),
         "run.workers logged": params.get("run.workers") == str(mode["workers"][-1]),

@@ -17,7 +17,7 @@ TINY = ["grid.pretrain=[none]", "grid.tasks=[age, emotion, all]", "train.epochs=
 
 def _budgets(tmp_path, *overrides):
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, *overrides])
-    trials = {t.tasks: t.config for t in expand(spec).trials}
+    trials = {t.config.tasks: t.config for t in expand(spec).trials}
     data = {tasks: load_data(cfg, tmp_path / "cache") for tasks, cfg in trials.items()}
     return trials, data
 

@@ -78,7 +78,9 @@ def test_the_ui_hint_opens_the_runs_view() -> None:
     url = runs_view_url("http://127.0.0.1:5000/", "7")
     assert url == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
     lines = ui_hint("sqlite:////tmp/a b/mlflow.db", "7")
-    assert lines[0] == "MLflow UI: mlflow ui --backend-store-uri 'sqlite:////tmp/a b/mlflow.db'"
+    assert lines[0] == (
+        "MLflow UI: mlflow ui --backend-store-uri 'sqlite:////tmp/a b/mlflow.db' --port 5000"
+    )
     assert lines[1].endswith(url)
     assert ui_hint("http://mlflow:5000", "3") == [
         "MLflow UI: http://mlflow:5000/#/experiments/3/runs?workflowType=machine_learning"

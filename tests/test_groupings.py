@@ -221,9 +221,9 @@ def test_the_groupings_sweep_has_singles_pairs_triples_and_all_with_affinity_on(
 
     spec = load_spec(SWEEPS / "groupings.yaml")
     plan = expand(spec)
-    sizes = sorted(len(t.tasks) for t in plan.trials)
+    sizes = sorted(len(t.config.tasks) for t in plan.trials)
     assert sizes == [1] * 4 + [2] * 6 + [3] * 4 + [4]
-    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
+    assert {t.config.sources[t.config.tasks[0]].kind for t in plan.trials} == {"synthetic"}
     assert spec.train.affinity.every is not None
 
 

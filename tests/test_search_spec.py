@@ -145,7 +145,7 @@ def test_a_search_key_is_the_cell_plus_the_sampled_values():
     finals = cell.finals(a.values)
     assert a.key not in {f.key for f in finals}
     assert [f.config.train.optimizer.lr for f in finals] == [0.01, 0.01]
-    assert [f.seed for f in finals] == [0, 1]
+    assert [f.config.seed for f in finals] == [0, 1]
 
 
 def test_changing_a_searched_default_keeps_the_cell():
@@ -158,7 +158,7 @@ def test_changing_a_searched_default_keeps_the_cell():
 
 def test_searched_weights_apply_to_multitask_cells_only():
     spec = _spec("search.space={weights.age: {uniform: [0.5, 2]}}")
-    cells = {len(c.first.tasks): c for c in search_cells(expand(spec))}
+    cells = {len(c.first.config.tasks): c for c in search_cells(expand(spec))}
     values = {"weights.age": 0.7}
     assert cells[4].sample(0, values).config.loss_weights["age"] == 0.7
     assert cells[1].applied(values) == {}

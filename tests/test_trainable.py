@@ -45,11 +45,11 @@ def test_a_trial_logs_the_contract(tmp_path, tasks):
     tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
     assert tags[C.KIND] == C.KIND_TRIAL
     assert tags[C.KEY] == trial.key
-    assert tags[C.TASKS] == "+".join(trial.tasks)
+    assert tags[C.TASKS] == "+".join(trial.config.tasks)
     assert tags[C.BACKBONE] == "shufflenet_v2_x0_5" and tags[C.PRETRAIN] == "none"
     assert tags[C.WEIGHTING] == "fixed" and tags[C.SEED] == "0"
     assert run.info.run_name == trial.name
-    for task in trial.tasks:
+    for task in trial.config.tasks:
         name = PRIMARY_METRIC[task].name
         assert metrics[f"test/{name}"] == pytest.approx(result[f"test/{name}"])
         assert params[f"loss_weight.{task}"] == "1"

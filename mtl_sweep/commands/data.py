@@ -188,10 +188,10 @@ def _sizes_by_user(loaded: Any, spec: str) -> dict[str, set[int]]:
     plan = expand(loaded, spec)
     out: dict[str, set[int]] = {}
     for trial in plan.trials:
-        for task in trial.tasks:
+        for task in trial.config.tasks:
             out.setdefault(task, set()).add(trial.config.train.image_size)
     for job in plan.jobs:
-        out.setdefault(f"stage {job.stage}", set()).add(job.config.train.image_size)
+        out.setdefault(f"stage {job.config.stage}", set()).add(job.config.train.image_size)
     return out
 
 

@@ -59,8 +59,9 @@ SUFFIX_FORMATS: dict[str, str] = {
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE.png",
-    help="Also draw each task's multi-task gain over single-task, with its interval "
-    "(and, where runs logged affinities, the affinity matrix to FILE-affinity.png).",
+    help="Also draw a forest plot: each multi-task cell's paired gain over single-task per "
+    "task, with its interval (and, where runs logged affinities, the affinity matrix to "
+    "FILE-affinity.png).",
 )
 @click.option(
     "--group-by",

@@ -113,26 +113,42 @@ def _sign(task: str) -> int:
 
 def _attach_delta_m(row: Row, found: Mapping[str, Row], alpha: float) -> None:
     """Δm and per-task gains over the seeds `row` shares with every baseline in `found`."""
-    keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in row.tasks}
+    per_seed = seed_deltas(row, found)
+    if not per_seed:
+        row.delta_note = "no finished seed shared with every single-task row"
+        return
+    row.delta_m = mean_ci(per_seed.values(), 1 - alpha)
+    for t in row.tasks:
+        gains = [task_gain(t, _at(row, t, s), _at(found[t], t, s)) for s in per_seed]
+        row.gains[t] = mean_ci(gains, 1 - alpha)
+
+
+def _key(task: str) -> str:
+    return C.TEST + PRIMARY_METRIC[task].name
+
+
+def _at(row: Row, task: str, seed: int) -> float:
+    return row.values[_key(task)][seed]
+
+
+def seed_deltas(row: Row, found: Mapping[str, Row]) -> dict[int, float]:
+    """Seed -> Δm (%) of `row` against its baselines `found` (task -> single-task row),
+    over the seeds the row shares with every baseline, in seed order."""
+    keys = {t: _key(t) for t in row.tasks}
     shared = set.intersection(
         *(set(row.values.get(keys[t], {})) & set(found[t].values.get(keys[t], {})) for t in keys)
     )
-    if not shared:
-        row.delta_note = "no finished seed shared with every single-task row"
-        return
-    seeds = sorted(shared)
+    return {
+        s: delta_m({t: _at(row, t, s) for t in keys}, {t: _at(found[t], t, s) for t in keys})
+        for s in sorted(shared)
+    }
 
-    def at(r: Row, task: str, seed: int) -> float:
-        return r.values[keys[task]][seed]
 
-    per_seed = [
-        delta_m({t: at(row, t, s) for t in keys}, {t: at(found[t], t, s) for t in keys})
-        for s in seeds
-    ]
-    row.delta_m = mean_ci(per_seed, 1 - alpha)
-    for t in keys:
-        gains = [task_gain(t, at(row, t, s), at(found[t], t, s)) for s in seeds]
-        row.gains[t] = mean_ci(gains, 1 - alpha)
+def seed_gains(row: Row, base: Row, task: str) -> dict[int, float]:
+    """Seed -> signed gain s_t (M - S) of `row` over its single-task row `base` on `task`,
+    in the metric's stored units, over the seeds both finished (what `paired` tests)."""
+    mtl, stl = row.values.get(_key(task), {}), base.values.get(_key(task), {})
+    return {s: _sign(task) * (mtl[s] - stl[s]) for s in sorted(set(mtl) & set(stl))}
 
 
 def detectable(rows: Sequence[Row], alpha: float) -> dict[str, tuple[int, float]]:

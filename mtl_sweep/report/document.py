@@ -5,9 +5,12 @@ here; the writers (report/writers/) stay as they are."""
 from __future__ import annotations
 
 from mtl_sweep.report.captions import confidence, delta_convention, summary
+from mtl_sweep.report.findings_section import findings_section
+from mtl_sweep.report.forest import forest_panels
 from mtl_sweep.report.grouping_section import affinity_panels, grouping_section
+from mtl_sweep.report.guide import guide_section
 from mtl_sweep.report.main_section import main_section
-from mtl_sweep.report.model import MULTI, Document, Figure, GainsPanel, Report, Section
+from mtl_sweep.report.model import Document, Figure, Report, Section
 from mtl_sweep.report.tuning_section import (
     budget_notes,
     sensitivity_panels,
@@ -22,7 +25,8 @@ NO_GAINS = (
 
 
 def build_document(report: Report) -> Document:
-    """The report's document: comparison tables first, then the task groupings."""
+    """The report's document: the findings first, then how to read the numbers, the
+    comparison tables and the task groupings; `--plot` draws the forest plot."""
     meta = {
         "sweep": report.sweep,
         "experiment": report.experiment,
@@ -32,26 +36,25 @@ def build_document(report: Report) -> Document:
         "delta_m_convention": delta_convention(report),
         "alpha": report.alpha,
         "confidence": confidence(report),
-        "holm_family": "report",  # Holm runs over every paired test in the report at once
+        # Holm runs over every paired and interaction test in the report at once.
+        "holm_family": "report",
         "tests": report.tests,
     }
-    gains = [
-        GainsPanel(table.title, rows, report.alpha)
-        for table in report.tables
-        if (rows := [r for r in table.rows if r.block == MULTI and r.gains])
-    ]
+    forest = forest_panels([r for t in report.tables for r in t.rows], report.alpha)
     return Document(
         sweep=report.sweep,
         summary=summary(report),
         empty="" if report.tables else NO_RUNS,
         meta=meta,
         sections=[
+            findings_section(report),
+            guide_section(report),
             _tuned(main_section(report), report),
             *filter(None, [tuning_section(report)]),
             grouping_section(report),
         ],
         figures=[
-            Figure(gains, required=NO_GAINS),
+            Figure(forest, required=NO_GAINS),
             Figure(affinity_panels(report), suffix="-affinity"),
             Figure(sensitivity_panels(report), suffix="-sensitivity"),
         ],

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.report.captions import caption, delta_formula, notes, paired_caption
+from mtl_sweep.report.captions import caption, notes, paired_caption
 from mtl_sweep.report.cells import (
     best_rows,
     cell_text,
@@ -106,7 +106,6 @@ def _main_table(table: Table, report: Report, label: str) -> TextTable:
         rows=_grid(table, len(heads)),
         caption=caption(table, report),
         align=["right" if h in numeric else "left" for h in heads],
-        convention=delta_formula(report) if table.has_weights else None,
         notes=notes(table),
         label=label,
     )
@@ -313,7 +312,7 @@ def _table_json(table: Table, report: Report) -> dict[str, Any]:
     return {
         "title": table.title,
         "n": table.common_n(),
-        "caption": caption(table, report, bold=False),
+        "caption": caption(table, report),
         "paired_caption": paired_caption(table, report) if multi else "",
         "notes": notes(table),
         "columns": [

@@ -31,7 +31,12 @@ class Markup:
 
 
 MARKDOWN = Markup(lambda s: s.replace("|", r"\|"), lambda s: f"**{s}**")
-HTML = Markup(html.escape, lambda s: f"<b>{s}</b>")
+HTML = Markup(
+    html.escape,
+    lambda s: f"<b>{s}</b>",
+    f' <span class="up">{BETTER}</span>',  # coloured by the page's style
+    f' <span class="down">{WORSE}</span>',
+)
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -48,6 +53,12 @@ _LATEX_ESCAPES = {
     "ε": r"$\varepsilon$",
     "α": r"$\alpha$",
     "ρ": r"$\rho$",
+    "σ": r"$\sigma$",
+    "μ": r"$\mu$",
+    "Σ": r"$\Sigma$",
+    "²": r"$^2$",
+    "×": r"$\times$",
+    "≤": r"$\leq$",
     "≥": r"$\geq$",
     "≈": r"$\approx$",
     "→": r"$\to$",

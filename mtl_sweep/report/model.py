@@ -328,6 +328,82 @@ class Tuning:
     # (multi-task cell, its single-task cells, max/min of their search steps)
 
 
+# --- findings: the two questions, answered ---------------------------------------------------
+
+# A verdict: multi-task against single-task, or pretrained against not (report/findings.py).
+VERDICT_BETTER, VERDICT_WORSE = "better", "worse"  # significant after Holm, that direction
+NO_DIFFERENCE = "no detectable difference"  # tested, not significant
+UNTESTED = "not testable"  # one seed, or no spread
+DELTA_M = "Δm"  # a contrast over all of a cell's tasks
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One task of one multi-task cell against single-task."""
+
+    task: str
+    verdict: str  # VERDICT_BETTER, VERDICT_WORSE, NO_DIFFERENCE or UNTESTED
+    test: Paired  # its paired test, Holm-adjusted over the report's family
+    detectable: float  # smallest gain detected with 80% power (stored units); NaN if untested
+
+
+@dataclass(frozen=True)
+class CellFinding:
+    """One multi-task row's findings."""
+
+    row: Row
+    delta_m: Interval | None  # Δm (%) with its interval; None when it could not be made
+    verdicts: tuple[Verdict, ...]  # in task order, for the tasks with a baseline
+
+
+@dataclass(frozen=True)
+class GroupFinding:
+    """The multi-task cells of one backbone x pretraining setting."""
+
+    backbone: str
+    pretrain: str
+    cells: tuple[CellFinding, ...]
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Pretrained − not, paired by seed, for Δm or one task's gain.
+
+    `test.mtl_mean` is the mean with pretraining and `test.stl_mean` without; `diff_*`
+    and the interval are of the difference (positive: pretraining raises the gain).
+    """
+
+    what: str  # DELTA_M or a task
+    test: Paired
+    verdict: str  # VERDICT_BETTER (pretraining raises it), VERDICT_WORSE, NO_DIFFERENCE, UNTESTED
+    detectable: float  # smallest difference detected with 80% power; NaN if untested
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """Whether pretraining changes one multi-task cell's gain over single-task."""
+
+    pretrained: Row  # the cell trained after the stage
+    scratch: Row  # the same cell with no pretraining
+    contrasts: tuple[Contrast, ...]  # Δm first, then each task in task order
+
+    @property
+    def delta(self) -> Contrast | None:
+        """The Δm contrast, if both sides have Δm on a shared seed."""
+        return next((c for c in self.contrasts if c.what == DELTA_M), None)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything the findings section shows."""
+
+    groups: tuple[GroupFinding, ...] = ()
+    interactions: tuple[Interaction, ...] = ()
+    unmatched: tuple[Row, ...] = ()  # pretrained multi-task cells with no unpretrained twin
+    alpha: float = DEFAULT_ALPHA
+    tests: int = 0  # the size of the Holm family: the paired and the interaction tests
+
+
 @dataclass
 class Report:
     """The analysis of one sweep: its tables, the counts behind the footnotes, groupings."""
@@ -339,9 +415,10 @@ class Report:
     tables: list[Table]
     counts: dict[str, int]  # trials_finished, trials_failed, ..., pretrain_finished, ...
     alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
-    tests: int = 0  # paired t-tests in the report: the family Holm's correction runs over
+    tests: int = 0  # paired and interaction t-tests: the family Holm's correction runs over
     groupings: list[Grouping] = field(default_factory=list)
     tuning: Tuning | None = None  # a tuned sweep's search (the tables hold its final runs)
+    findings: Findings = field(default_factory=Findings)
 
 
 # --- the document: what every format shows -------------------------------------------------
@@ -407,7 +484,9 @@ class TextTable:
 @dataclass
 class Section:
     """One part of the report in every format: display tables for the text formats, a
-    JSON payload under `key`, and flat records for the CSV."""
+    JSON payload under `key`, and flat records for the CSV. A section with a `title`
+    opens with it and its `text` (paragraphs, or a bulleted list when `listed`); a
+    Convention in the text is a formula, in LaTeX's own math there."""
 
     key: str  # the JSON document's key for `data`
     blocks: list[list[TextTable]]  # each block: a table and the tables that detail it
@@ -415,14 +494,31 @@ class Section:
     records: list[dict[str, Any]] = field(default_factory=list)
     first: tuple[str, ...] = ()  # CSV columns that lead, in order, even with no record
     last: tuple[str, ...] = ()  # CSV columns that close the line
+    title: str = ""  # a heading of its own (level 2), before the text
+    text: list[str | Convention] = field(default_factory=list)  # plain text, each format escapes
+    listed: bool = False  # the text as a bulleted list, not paragraphs
 
 
 @dataclass(frozen=True)
-class GainsPanel:
-    """One table's multi-task rows for `--plot`: each task's gain and Δm with intervals."""
+class ForestRow:
+    """One line of a forest-plot panel: a multi-task cell's mean paired gain and its
+    interval, in display units."""
 
-    title: str
-    rows: list[Row]
+    label: str
+    mean: float
+    low: float  # NaN with one seed: no interval drawn
+    high: float
+    direction: int  # +1 significantly better, -1 worse, 0 neither (or no test)
+    n: int
+
+
+@dataclass(frozen=True)
+class ForestPanel:
+    """One task's rows of `--plot`'s forest plot (or Δm's), on one shared axis."""
+
+    axis: str  # the x label: what, its unit, which side is better
+    rows: list[ForestRow]
+    decimals: int  # of the values written beside the rows
     alpha: float
 
 

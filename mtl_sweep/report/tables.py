@@ -9,7 +9,8 @@ Rules, in order:
    (accuracies as fractions; the renderer shows percent).
 4. A multi-task row is compared with the single-task rows of the same backbone, pretraining
    and settings, seed by seed: a paired test per task, and Δm with its interval
-   (`compare`). Holm's correction runs over every test of the report.
+   (`compare`). Where a multi-task cell ran with and without pretraining, the difference
+   is tested too (`findings`). Holm's correction runs over every test of the report.
 5. Tables split on the `group_by` keys. Multi-task rows come first, then single-task rows,
    then the reference models (labelled runs) of the same pretraining setting and task.
    Pretraining jobs get a table of their own.
@@ -29,6 +30,7 @@ from mtl_core.sources import DATASET_NAMES
 from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC
 from mtl_sweep.report.budgets import flag_unmatched, row_budget
 from mtl_sweep.report.compare import compare
+from mtl_sweep.report.findings import analyse
 from mtl_sweep.report.layout import Order, main_tables, table_of
 from mtl_sweep.report.model import (
     DEFAULT_ALPHA,
@@ -68,10 +70,10 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
     alpha = check_alpha(alpha)
     trials = resolve_outcomes(sweep.runs)
     rows = _rows(trials)
-    # Before the rows are split into tables, so Holm's family is the whole report.
-    tests = compare(
-        [r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha
-    )
+    # Before the rows are split into tables, so Holm's family is the whole report; the
+    # findings add the pretraining-interaction tests to that family and re-adjust it.
+    compare([r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha)
+    findings = analyse(rows, alpha)
     stage_data = {
         r.pretrain: tuple(sorted({d for ds in r.datasets.values() for d in ds}))
         for r in rows
@@ -79,6 +81,11 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
     }
     order = Order.of(rows)
     tables = main_tables(rows, group, stage_data, order)
+    # The findings name their cells as the tables do: with the variant the layout gave them.
+    variants = {r.ident: r.variant for t in tables for r in t.rows if r.block == MULTI}
+    for row in rows:
+        if row.block == MULTI:
+            row.variant = variants.get(row.ident, row.variant)
     jobs = [r for r in rows if r.block == PRETRAINING]
     if jobs:
         tables.append(table_of("Pretraining jobs", order.rows(jobs)))
@@ -90,7 +97,8 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
         tables=tables,
         counts=_counts(trials, rows),
         alpha=alpha,
-        tests=tests,
+        tests=findings.tests,
+        findings=findings,
     )
 
 

@@ -162,8 +162,8 @@ def _check_labels(src: Any) -> None:
 
 def _fetch_weights(plan: Plan) -> None:
     """Fetch the ImageNet weights the plan asks for now, so their absence is exit 2."""
-    wanted = {t.backbone for t in plan.trials if t.config.train.imagenet_weights}
-    wanted |= {j.backbone for j in plan.jobs if j.config.train.imagenet_weights}
+    wanted = {t.config.backbone for t in plan.trials if t.config.train.imagenet_weights}
+    wanted |= {j.config.backbone for j in plan.jobs if j.config.train.imagenet_weights}
     if not wanted:
         return
     from trainables.models.backbones import ImageNetWeightsUnavailable, fetch_imagenet_weights

@@ -67,12 +67,13 @@ class SearchCell:
     def name(self) -> str:
         """Readable name, e.g. `resnet18/age+gender+emotion+smile/none`."""
         t = self.first
-        return run_name(t.backbone, t.tasks, t.pretrain, None, t.weighting, t.loss_weights)
+        c = t.config
+        return run_name(c.backbone, c.tasks, t.pretrain, None, c.weighting, c.loss_weights)
 
     @property
     def seeds(self) -> list[int]:
         """The seeds of its final runs (grid.seed)."""
-        return [t.seed for t in self.trials]
+        return [t.config.seed for t in self.trials]
 
     def sample(self, index: int, values: Values) -> SearchTrial:
         """Search trial `index` with these values."""

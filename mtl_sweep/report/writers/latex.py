@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from mtl_sweep.report.markup import LATEX, slug
-from mtl_sweep.report.model import Document, TextTable
+from mtl_sweep.report.model import Convention, Document, Section, TextTable
 
 _SEPARATOR = "@@separator@@"  # placeholder cell, replaced by a rule and a spanning label
 _SEPARATOR_LINE = re.compile(rf"^{re.escape(_SEPARATOR)}(.*?)@@ .*$", flags=re.M)
@@ -19,9 +19,26 @@ def write_latex(doc: Document) -> str:
     out = [f"% mtl-sweep report: sweep {doc.sweep}", f"% {doc.summary}"]
     name = slug(doc.sweep)
     for section in doc.sections:
+        if section.title:
+            out.append(_text(section))
         for block in section.blocks:
             out += [_table(table, f"tab:{name}-{table.label}") for table in block]
     return "\n\n".join(out) + "\n"
+
+
+def _text(section: Section) -> str:
+    """A titled section: an unnumbered heading, then paragraphs or an itemize list."""
+    items = [
+        f"{t.latex} {LATEX.escape(t.tail)}".strip()
+        if isinstance(t, Convention)
+        else LATEX.escape(t)
+        for t in section.text
+    ]
+    head = rf"\section*{{{LATEX.escape(section.title)}}}"
+    if section.listed:
+        body = "\n".join(rf"  \item {item}" for item in items)
+        return f"{head}\n\\begin{{itemize}}\n{body}\n\\end{{itemize}}"
+    return "\n\n".join([head, *items])
 
 
 def _table(table: TextTable, label: str) -> str:

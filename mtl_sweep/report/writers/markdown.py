@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from mtl_sweep.report.markup import MARKDOWN
-from mtl_sweep.report.model import Document, TextTable
+from mtl_sweep.report.model import Convention, Document, Section, TextTable
 
 
 def write_markdown(doc: Document, tablefmt: str = "pipe") -> str:
@@ -14,11 +14,23 @@ def write_markdown(doc: Document, tablefmt: str = "pipe") -> str:
     if doc.empty:
         out += [doc.empty, ""]
     for section in doc.sections:
+        out += _text(section)
         for block in section.blocks:
             for i, table in enumerate(block):
                 out += ([""] if i else []) + _table(table, tablefmt)
             out.append("")
     return "\n".join(out)
+
+
+def _text(section: Section) -> list[str]:
+    """A titled section's heading and text: paragraphs, or a bulleted list."""
+    if not section.title:
+        return []
+    out = [f"## {section.title}", ""]
+    for item in section.text:
+        line = item.plain if isinstance(item, Convention) else item
+        out += [f"- {line}"] if section.listed else [line, ""]
+    return out + ([""] if section.listed else [])
 
 
 def _table(table: TextTable, tablefmt: str) -> list[str]:

@@ -13,23 +13,19 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.figure import Figure as MplFigure
 
 from mtl_core.errors import UserError
-from mtl_core.tasks import PRIMARY_METRIC, TASKS
 from mtl_sweep.report.model import (
     BETTER,
     WORSE,
     AffinityPanel,
     Document,
     Figure,
-    GainsPanel,
-    Interval,
-    Row,
+    ForestPanel,
     SensitivityPanel,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-DELTA = "Δm"  # the last bar of each group
 CLIP = -1.0  # sensitivity panels: the lowest objective shown
 
 
@@ -50,13 +46,14 @@ def write_plots(doc: Document, path: str | Path) -> list[Path]:
 
 def _save(figure: Figure, path: Path) -> Path:
     first = figure.panels[0]
-    if isinstance(first, GainsPanel):
-        # Rows along x and one bar per task in each group: the legend stays at five
-        # entries however many multi-task rows a sweep has.
-        widest = max(len(p.rows) for p in figure.panels)
-        size = (max(6.0, 1.1 * widest + 2.0), 4.2 * len(figure.panels))
+    if isinstance(first, ForestPanel):
+        # One panel per task, stacked, each as tall as its rows; labels left, values right.
+        heights = [len(p.rows) + 1.3 for p in figure.panels]
+        widest = max(len(r.label) for p in figure.panels for r in p.rows)
+        size = (6.5 + 0.075 * widest, 1.2 + 0.42 * sum(heights))
         fig = MplFigure(figsize=size, layout="constrained")
-        axes = fig.subplots(len(figure.panels), 1, squeeze=False)[:, 0]
+        axes = fig.subplots(len(figure.panels), 1, squeeze=False, height_ratios=heights)[:, 0]
+        fig.supxlabel(_forest_key(first.alpha), fontsize="small", wrap=True)
     elif isinstance(first, SensitivityPanel):
         # One row per searched dimension, one column per task.
         keys = list(dict.fromkeys(p.key for p in figure.panels))
@@ -73,58 +70,46 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-# --- per-task gains ----------------------------------------------------------------------
+# --- the forest plot of paired gains -----------------------------------------------------
+
+COLORS = {1: "#1a7f37", -1: "#cf222e", 0: "0.45"}  # better, worse, not significant
 
 
-def _gains(fig: MplFigure, ax: Axes, panel: GainsPanel) -> None:
-    """One table's multi-task rows: a group of bars per row, one per task and Δm.
-
-    A task's bar is its term of Δm in percent, 100 s_t (M_t - S_t) / S_t, computed seed by
-    seed and averaged over the seeds (positive: multi-task helps); its error bar is the
-    (1 - alpha) Student-t interval over the seeds (none with one seed). ▲/▼ above a task's
-    bar: the paired test on that task is significant after Holm's correction.
-    """
-    rows, alpha = panel.rows, panel.alpha
-    bars = [t for t in TASKS if any(t in r.gains for r in rows)] + [DELTA]
-    width = 0.8 / len(bars)
-    for j, bar in enumerate(bars):
-        offset = (j - (len(bars) - 1) / 2) * width
-        drawn = [
-            (i + offset, r, v) for i, r in enumerate(rows) if (v := _value(r, bar)) is not None
-        ]
-        xs, means = [x for x, _, _ in drawn], [v.mean for _, _, v in drawn]
-        errs = [_half_width(v) for _, _, v in drawn]
-        label = DELTA if bar == DELTA else PRIMARY_METRIC[bar].label.split(" (")[0]
-        style = {"color": "0.35", "hatch": "//"} if bar == DELTA else {}
-        ax.bar(xs, means, width, yerr=errs, capsize=2, label=label, **style)
-        for (x, row, v), err in zip(drawn, errs, strict=True):
-            if mark := _mark(row, bar):  # past the end of the error bar, away from 0
-                up = v.mean >= 0
-                y = v.mean + err if up else v.mean - err
-                ax.annotate(mark, (x, y), ha="center", va="bottom" if up else "top")
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    names = [f"{r.name}\n{r.weights_text} (n={r.delta_m.n if r.delta_m else 0})" for r in rows]
-    ax.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize="small")
-    ax.margins(y=0.15)  # room for the markers past the error bars
-    ax.set_ylabel("gain over single-task (%)")
-    legend = (
-        f"mean over seeds, {100 * (1 - alpha):g}% CI; {BETTER}/{WORSE}: Holm-adjusted p < {alpha:g}"
+def _forest_key(alpha: float) -> str:
+    """The key, as a line under the panels: a legend box could cover a row."""
+    return (
+        "Dot: mean over seeds of multi-task − single-task, paired by seed; bar: "
+        f"{100 * (1 - alpha):g}% Student-t interval; right of 0: multi-task better. Filled "
+        f"{BETTER} green / {WORSE} red: Holm-adjusted paired p < {alpha:g}; hollow grey: not "
+        "significant (Δm has no test of its own)."
     )
-    ax.set_title(f"{panel.title}\n{legend}", fontsize="medium")
-    ax.legend(fontsize="small")
 
 
-def _value(row: Row, bar: str) -> Interval | None:
-    return row.delta_m if bar == DELTA else row.gains.get(bar)
-
-
-def _half_width(v: Interval) -> float:
-    return 0.0 if math.isnan(v.high) else (v.high - v.low) / 2
-
-
-def _mark(row: Row, bar: str) -> str:
-    test = row.paired.get(bar)
-    return {1: BETTER, -1: WORSE}.get(test.direction, "") if test else ""
+def _forest(fig: MplFigure, ax: Axes, panel: ForestPanel) -> None:
+    """One task's rows on one axis, symmetric about 0: each row's interval and mean, and
+    its values in a column right of the axes (never over a row)."""
+    ys = list(range(len(panel.rows)))[::-1]  # first row on top
+    d = panel.decimals
+    for y, row in zip(ys, panel.rows, strict=True):
+        color, filled = COLORS[row.direction], row.direction != 0
+        if not math.isnan(row.low):
+            ax.hlines(y, row.low, row.high, color=color, linewidth=2)
+        face = color if filled else "white"
+        ax.plot(row.mean, y, "o", markersize=7, color=color, markerfacecolor=face, mew=1.5)
+        ci = "" if math.isnan(row.low) else f" [{row.low:+.{d}f}, {row.high:+.{d}f}]"
+        mark = {1: BETTER, -1: WORSE}.get(row.direction, "")
+        text = f"{row.mean:+.{d}f}{ci} n={row.n} {mark}".rstrip()
+        ax.text(1.02, y, text, transform=ax.get_yaxis_transform(), va="center",
+                fontsize="small", color=color if filled else "black")  # fmt: skip
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(ys, [row.label for row in panel.rows], fontsize="small")
+    ax.set_ylim(-0.7, len(panel.rows) - 0.3)
+    ends = [v for r in panel.rows for v in (r.low, r.high, r.mean) if not math.isnan(v)]
+    reach = max(abs(v) for v in [*ends, 1e-9])
+    ax.set_xlim(-1.1 * reach, 1.1 * reach)  # better and worse on equal footing
+    ax.set_xlabel(panel.axis, fontsize="small")
+    ax.grid(axis="x", color="0.9")
+    ax.set_axisbelow(True)
 
 
 # --- affinity heatmaps -------------------------------------------------------------------
@@ -149,6 +134,9 @@ def _affinity(fig: MplFigure, ax: Axes, panel: AffinityPanel) -> None:
     ax.set_ylabel("step on task i")
     ax.set_title(f"Z(i→j): {g.title}", fontsize="small")
     fig.colorbar(image, ax=ax, shrink=0.8)
+
+
+# --- sensitivity curves (tuned sweeps) ---------------------------------------------------
 
 
 def _sensitivity(fig: MplFigure, ax: Axes, panel: SensitivityPanel) -> None:
@@ -183,7 +171,7 @@ def _sensitivity(fig: MplFigure, ax: Axes, panel: SensitivityPanel) -> None:
 
 
 _DRAW: dict[type, Any] = {
-    GainsPanel: _gains,
+    ForestPanel: _forest,
     AffinityPanel: _affinity,
     SensitivityPanel: _sensitivity,
 }
