@@ -4,6 +4,7 @@ cells whose samples are paired and prefix-stable."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 
 import pytest
@@ -12,6 +13,8 @@ from mtl_sweep.expand import expand
 from mtl_sweep.search.cells import search_cells
 from mtl_sweep.search.select import SearchResult, winner
 from mtl_sweep.spec.load import parse_spec
+
+from .conftest import SWEEPS
 
 SPEC = """\
 name: t
@@ -173,3 +176,27 @@ def test_the_winner_is_the_best_validation_objective_and_never_a_stopped_trial()
     assert winner(results).index == 2
     assert winner([_result(0, 0.3), _result(1, 0.3)]).index == 0  # ties: the first sample
     assert winner([_result(0, math.nan), _result(1, 0.1, stopped=True)]) is None
+
+
+def test_plan_shows_cells_samples_rungs_worst_case_steps_and_finals_after_search(cli):
+    text = cli("plan", str(SWEEPS / "tuned.yaml"), "--offline")
+    assert text.code == 0, text.err
+    assert "Search cells" in text.out and "after search" in text.out
+    assert "resnet18/age+gender+emotion+smile/none" in text.out
+    assert "at most 1,200 search steps over 5 cell(s)" in text.out  # 5 cells x 6 x 40 steps
+    doc = cli("plan", str(SWEEPS / "tuned.yaml"), "--offline", "--format", "json")
+    search = json.loads(doc.out)["search"]
+    (cell,) = [c for c in search["cells"] if c["name"] == "resnet18/age/none"]
+    assert cell["samples"] == 6 and cell["rounds"] == 4 and cell["rungs"] == [1]
+    assert cell["worst_case_search_steps"] == 240 and cell["final_seeds"] == [0, 1]
+    assert {t["done"] for t in json.loads(doc.out)["trials"]} == {"after search"}
+    asha = cli(
+        "plan",
+        str(SWEEPS / "tuned.yaml"),
+        "--offline",
+        "--format",
+        "json",
+        "--set",
+        "search.scheduler={name: asha, grace_rounds: 1, reduction_factor: 3}",
+    )
+    assert json.loads(asha.out)["search"]["cells"][0]["rungs"] == [1, 3]
