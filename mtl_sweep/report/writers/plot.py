@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import NullFormatter
 
 from mtl_core.errors import UserError
 from mtl_sweep.report.model import (
@@ -156,6 +157,7 @@ def _sensitivity(fig: MplFigure, ax: Axes, panel: SensitivityPanel) -> None:
             ax.plot(*zip(*stop, strict=True), "o", mfc="none", color=line.get_color())
     if panel.log:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels of a range's two decades only
     # A diverged sample's relative objective can be in the thousands below 0 (its MAE
     # against the trivial one): the axis stops at CLIP, where the rest is readable.
     ys = [y for _, points in panel.series for _, y, _ in points]
