@@ -75,7 +75,9 @@ def test_warmup_ends_at_the_same_step_with_one_source_or_three(tmp_path):
 
 def _config(*overrides: str, tasks: str = "all"):
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, *overrides])
-    (trial,) = [t for t in expand(spec).trials if len(t.tasks) == (4 if tasks == "all" else 1)][:1]
+    (trial,) = [
+        t for t in expand(spec).trials if len(t.config.tasks) == (4 if tasks == "all" else 1)
+    ][:1]
     return trial.config
 
 
