@@ -44,7 +44,7 @@ class PretrainRef:
 class TrialConfig:
     """Everything that decides what one trial or pretraining job trains, fully resolved."""
 
-    kind: str  # contract.KIND_TRIAL or contract.KIND_PRETRAIN
+    kind: str  # contract.KIND_TRIAL, KIND_SEARCH or KIND_PRETRAIN
     tasks: tuple[str, ...]  # canonical order
     backbone: str
     weighting: str
@@ -109,6 +109,8 @@ class TrialConfig:
         }
         if not self.matched and len(self.source_groups()) > 1:
             out["epoch_rule"] = self.epoch_rule  # only matters across sources
+        if self.kind == C.KIND_SEARCH:  # never the same run as a final trial of its values
+            out["kind"] = C.KIND_SEARCH
         return out
 
     def source_groups(self) -> dict[str, tuple[str, ...]]:
@@ -213,6 +215,9 @@ class Execution:
     # GPU: Ray (2.60 here; ray-project/ray#54868) leaves CUDA_VISIBLE_DEVICES alone for a
     # trial that asked for none.
     gpus: float = 0.0
+    # Tuned sweeps: the search objective (relative, val_loss) logged per round as
+    # search/objective and reported to Tune's scheduler; None logs none.
+    objective: str | None = None
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""

@@ -32,6 +32,7 @@ from trainables.loop import evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
 from trainables.models.multitask import MultiTaskNet
+from trainables.objective import objective as score_objective
 from trainables.optim import build_optimizer, build_scheduler
 from trainables.prefetch import prefetch
 from trainables.pretrained import fetch_pretrained
@@ -153,6 +154,7 @@ class Session:
     best_score: float = math.inf
     best_step: int = -1  # the metric step (epoch, or optimizer step) of the best weights
     best_state: dict[str, torch.Tensor] | None = None
+    best_objective: float = -math.inf  # tuned sweeps: the best round's search objective
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def _setup(
     # corrupt images, ...): `data check` shows the same counts before a run.
     tracker.set_tags({"mtl_sweep.budget": data.describe(), "mtl_sweep.data_drops": data.drops()})
     if not tracker.resumed:
-        tracker.log_metrics({**data.budget_metrics(), **data.data_metrics()}, step=0)
+        metrics = {**data.budget_metrics(), **data.data_metrics(), **data.trivial}
+        tracker.log_metrics(metrics, step=0)
     model = _model(request, tracker, data, state)
     model.to(device)
     cuda = device.type == "cuda"
@@ -275,6 +278,7 @@ def _restore(session: Session, state: dict[str, Any]) -> None:
     session.start_round = int(state["round"]) + 1
     session.best_score, session.best_step = float(state["best_score"]), int(state["best_step"])
     session.best_state = state["best_state"]
+    session.best_objective = float(state.get("best_objective", -math.inf))
     ckpt.restore_rng(state["rng"])  # dropout masks etc. continue as if never stopped
 
 
@@ -309,7 +313,8 @@ def _fit(
             s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler, s.affinity
         )
         s.weighting.end_epoch(result.task_loss)
-        val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx)
+        losses = ex.objective == "val_loss"
+        val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx, losses=losses)
         score = selection_score(val, cfg.tasks, s.data.age_baseline)
         improved = score < s.best_score
         if improved:
@@ -325,6 +330,7 @@ def _fit(
             **{f"{C.WEIGHT}{t}": w for t, w in s.weighting.weights().items()},
             "time/epoch_s": result.seconds,
             **(s.affinity.end_epoch() if s.affinity else {}),
+            **_search_metrics(s, ex.objective, val, cfg.tasks, r),
         }
         stamp = int(time.time() * 1000)
         if folder is not None:
@@ -335,7 +341,32 @@ def _fit(
             ckpt.save(state, folder / ckpt.RESUME_FILE, die_midway=die)
         tracker.log_metrics(metrics, step=r.metric_step, timestamp_ms=stamp)
         if reporter is not None:
-            reporter({**metrics, "round": r.index, "step": r.metric_step, "final": False})
+            reporter({**metrics, **_progress(r.index + 1, tracker), "step": r.metric_step})
+
+
+def _search_metrics(
+    s: Session, objective: str | None, val: dict[str, float], tasks, r: Round
+) -> dict[str, float]:
+    """A tuned sweep's round: search/objective (higher is better) and search/steps, the
+    optimizer steps run so far (its last value is what the run spent, stopped or not)."""
+    if objective is None:
+        return {}
+    value = score_objective(objective, val, s.data.trivial, tasks)
+    if math.isfinite(value):
+        s.best_objective = max(s.best_objective, value)
+    return {C.SEARCH_OBJECTIVE: value, C.SEARCH_STEPS: r.first_step + r.steps}
+
+
+def _progress(rounds_done: int, tracker: TrialRun, final: bool = False) -> dict[str, Any]:
+    """What every report to Tune carries besides metrics: the rounds done (a scheduler's
+    time attribute, which survives a restart from our own checkpoint), the MLflow run (the
+    driver closes a run its scheduler stopped) and whether this is the final report."""
+    return {
+        "round": rounds_done - 1,
+        "rounds_done": rounds_done,
+        "run_id": tracker.run_id,
+        "final": final,
+    }
 
 
 def _test(
@@ -363,13 +394,17 @@ def _test(
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
     # The trial's whole work, its checkpoint artifact included; only the last report and
     # ending the run come after.
+    if request.execution.objective is not None:
+        final[C.SEARCH_BEST] = s.best_objective
     final["time/trial_s"] = time.perf_counter() - started
     if tracker.resumed:  # an earlier attempt may have logged them before it died
         tracker.log_missing(final, step=s.best_step)
     else:
         tracker.log_metrics(final, step=s.best_step)
     if reporter is not None:
-        reporter({**final, "round": len(s.rounds) - 1, "final": True})
+        # The scheduler's metric is in every report (the best round's, here).
+        best = {C.SEARCH_OBJECTIVE: s.best_objective} if C.SEARCH_BEST in final else {}
+        reporter({**final, **best, **_progress(len(s.rounds), tracker, final=True)})
     return final
 
 
@@ -397,6 +432,7 @@ def _state(s: Session, round_index: int, tracker: TrialRun, improved: bool) -> d
         "best_score": s.best_score,
         "best_step": s.best_step,
         "best_state": s.best_state,
+        "best_objective": s.best_objective,
         "mlflow_run_id": tracker.run_id,
         "rng": ckpt.rng_state(),
         "affinity": s.affinity.state_dict() if s.affinity else {},

@@ -60,7 +60,7 @@ from mtl_sweep.report.stats import holm_adjust, mean_ci, paired
 
 MIN_WEIGHTINGS = 3  # fixed weightings a front needs
 # The trivial predictor's test metrics each trial logs, e.g. trivial/test/age_mae.
-TRIVIAL_TEST = "trivial/test/"
+TRIVIAL_TEST = f"{C.TRIVIAL}test/"
 
 Pair = tuple[str, str]  # (task i, task j) on a front's axes
 

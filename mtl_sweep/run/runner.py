@@ -42,6 +42,7 @@ from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
 from mtl_sweep.run.store_watch import StoreWatch
 from mtl_sweep.run.summary import command_seconds, print_next_steps, print_skipped, print_summary
+from mtl_sweep.run.tuned import tuned_todo
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
@@ -81,6 +82,27 @@ class Work:
     jobs: list
     trials: list
     skipped: list  # trials already FINISHED
+
+    def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
+        """The searcher (jobs before the trials that need them), no scheduler, the count."""
+        from mtl_sweep.run.searcher import StagedSearcher
+
+        job_keys = {j.key for j in self.jobs}
+        searcher = StagedSearcher(
+            [job_request(j, ctx) for j in self.jobs],
+            [
+                (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
+                for t in self.trials
+            ],
+        )
+        return searcher, None, len(self.jobs) + len(self.trials)
+
+    def settle(self, searcher: Any, outcome: Outcome, ctx: RunContext) -> None:
+        """After Tune, before the runs are closed: nothing to do for a grid."""
+
+    def has_work(self) -> bool:
+        """Whether anything is left to run."""
+        return bool(self.jobs or self.trials)
 
 
 def run_sweep(opts: RunOptions) -> int:
@@ -128,7 +150,8 @@ def _prepared(
         return 0
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
-    work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
+    todo = tuned_todo if spec.search is not None else _todo  # a search: docs/tuning.md
+    work = todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
     if opts.dry_run:
         click.echo(
             f"dry run: would run {len(work.jobs)} pretraining jobs and {len(work.trials)} trials"
@@ -190,11 +213,11 @@ def _drive(
             _forget_checkpoints(ctx, work)
         folders = {i.key: ctx.checkpoint_dir(i.key) for i in [*work.jobs, *work.trials]}
         discard_orphans(tracker.client, folders, exp_id)
-        if (work.jobs or work.trials) and not interrupt.requested:
+        if work.has_work() and not interrupt.requested:
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep, report.start)
+            outcome = _tune(ctx, work, opts, interrupt, prep, report.start)
         elif not interrupt.requested:
             prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
@@ -245,10 +268,8 @@ def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
 
 
 def _tune(
-    plan: Plan,
     ctx: RunContext,
-    jobs,
-    trials,
+    work: Work,
     opts: RunOptions,
     interrupt: Interrupt,
     prep: DataPrep,
@@ -266,25 +287,16 @@ def _tune(
     """
     import ray
 
-    from mtl_sweep.run.searcher import StagedSearcher
-
-    job_keys = {j.key for j in jobs}
-    searcher = StagedSearcher(
-        [job_request(j, ctx) for j in jobs],
-        [
-            (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
-            for t in trials
-        ],
-    )
+    searcher, scheduler, total = work.tune_parts(ctx)
     started_here = _start_ray(opts)
     interrupt.reclaim()  # ray.init took SIGTERM: a stop must go through Tune, not abort
     try:
         if not started_here:
             prep.wait()
-        total = len(jobs) + len(trials)
         stopper = interrupt.stopper(also=prep.failed)  # a failed render stops every trial
-        tuner = _tuner(ctx.spec, searcher, total, opts, stopper, ctx.tracking_uri)
+        tuner = _tuner(ctx.spec, searcher, scheduler, total, opts, stopper, ctx.tracking_uri)
         outcome = _outcome(tuner.fit())
+        work.settle(searcher, outcome, ctx)
         if not interrupt.requested:
             prep.wait()  # raises what stopped the rendering, if anything did
             outcome.failed.extend(searcher.skipped)
@@ -344,7 +356,7 @@ def _storage_path(opts: RunOptions) -> str | None:
     return storage
 
 
-def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: str):
+def _tuner(spec, searcher, scheduler, total: int, opts: RunOptions, stopper, tracking_uri: str):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
     from ray import tune
@@ -380,6 +392,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
         ),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
+            scheduler=scheduler,  # None: FIFO; a tuned sweep's per-cell schedulers
             num_samples=total,
             max_concurrent_trials=max_conc,
             reuse_actors=True,

@@ -21,6 +21,7 @@ from pydantic import (
 
 from mtl_core.settings import Count, Seed, Strict, TrainSettings
 from mtl_core.sources import Source, SyntheticSource
+from mtl_sweep.spec.search import SearchSpec
 from mtl_sweep.spec.weights import WeightItem
 
 
@@ -216,6 +217,8 @@ class Spec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     debug: DebugSpec = Field(default_factory=DebugSpec)
+    # None: every cell trains at its train settings; else each cell is tuned (docs/tuning.md)
+    search: SearchSpec | None = None
     # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.spec.load).
     _redactions: dict[tuple[object, ...], str] = PrivateAttr(default_factory=dict)
 

@@ -14,6 +14,7 @@ from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS, expand_task_item
 from mtl_core.weightings import WEIGHTINGS
 from mtl_sweep.spec.schema import EXECUTION_ONLY_TRAIN_KEYS, Spec, TrainSpec
+from mtl_sweep.spec.search import check_search
 from mtl_sweep.spec.suggest import unknown_key_message
 from mtl_sweep.spec.weights import check_item
 
@@ -134,6 +135,8 @@ def check_spec(spec: Spec, file: str) -> None:
         )
         blocks.append(_Block(train, weightings, backbones, rule.train, f"grid.include[{i}].train"))
     _check_read(spec, blocks, fail)
+    if spec.search is not None:
+        _check_search(spec, file, fail)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
@@ -185,6 +188,25 @@ def _check_read(spec: Spec, blocks: list[_Block], fail: Any) -> None:
         ]
         if path in top and all(path in skipped for skipped in heirs):
             fail(f"train.{path}", top[path])
+
+
+def _check_search(spec: Spec, file: str, fail: Any) -> None:
+    """The search block against the grid's train settings and cells (spec/search.py)."""
+    grid = spec.grid
+    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
+    weighted: set[str] = set()
+    for rule in [grid, *grid.include]:
+        if "fixed" in (rule.weighting or grid.weighting):
+            for item in rule.tasks or grid.tasks:
+                weighted.update(t for ts in expand_task_item(item) if len(ts) > 1 for t in ts)
+    check_search(
+        spec.search,
+        spec.train,
+        _unread(top),
+        weighted,
+        lambda over: merged_train(spec.train, over, file, "search.space"),
+        fail,
+    )
 
 
 def _check_schedule(schedule: Any, epochs: int, where: str, fail: Any) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import NullFormatter
 
 from mtl_core.errors import UserError
 from mtl_core.tasks import PRIMARY_METRIC
@@ -23,10 +24,13 @@ from mtl_sweep.report.model import (
     ForestPanel,
     FrontPanel,
     Point,
+    SensitivityPanel,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+CLIP = -1.0  # sensitivity panels: the lowest objective shown
 
 
 def write_plots(doc: Document, path: str | Path) -> list[Path]:
@@ -54,6 +58,12 @@ def _save(figure: Figure, path: Path) -> Path:
         fig = MplFigure(figsize=size, layout="constrained")
         axes = fig.subplots(len(figure.panels), 1, squeeze=False, height_ratios=heights)[:, 0]
         fig.supxlabel(_forest_key(first.alpha), fontsize="small", wrap=True)
+    elif isinstance(first, SensitivityPanel):
+        # One row per searched dimension, one column per task.
+        keys = list(dict.fromkeys(p.key for p in figure.panels))
+        ncols = len(figure.panels) // len(keys)
+        fig = MplFigure(figsize=(4.2 * ncols, 3.6 * len(keys)), layout="constrained")
+        axes = fig.subplots(len(keys), ncols, squeeze=False).ravel()
     else:
         fig = MplFigure(figsize=(5.2 * len(figure.panels), 4.6), layout="constrained")
         axes = fig.subplots(1, len(figure.panels), squeeze=False)[0]
@@ -199,4 +209,44 @@ def _front(fig: MplFigure, ax: Axes, panel: FrontPanel) -> None:
     ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
 
 
-_DRAW: dict[type, Any] = {ForestPanel: _forest, AffinityPanel: _affinity, FrontPanel: _front}
+# --- sensitivity curves (tuned sweeps) ---------------------------------------------------
+
+
+def _sensitivity(fig: MplFigure, ax: Axes, panel: SensitivityPanel) -> None:
+    """A searched dimension against the validation objective of every search run of the
+    cells that train the panel's task (single-task and multi-task in one panel); hollow
+    markers: samples stopped early (their objective is the last round they reached)."""
+    for name, points in panel.series:
+        if not points:
+            continue
+        xs, ys = [x for x, _, _ in points], [y for _, y, _ in points]
+        (line,) = ax.plot(xs, ys, "-", alpha=0.5, label=name)
+        full = [(x, y) for x, y, stopped in points if not stopped]
+        stop = [(x, y) for x, y, stopped in points if stopped]
+        if full:
+            ax.plot(*zip(*full, strict=True), "o", color=line.get_color())
+        if stop:
+            ax.plot(*zip(*stop, strict=True), "o", mfc="none", color=line.get_color())
+    if panel.log:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels of a range's two decades only
+    # A diverged sample's relative objective can be in the thousands below 0 (its MAE
+    # against the trivial one): the axis stops at CLIP, where the rest is readable.
+    ys = [y for _, points in panel.series for _, y, _ in points]
+    if ys and min(ys) < CLIP:
+        ax.set_ylim(CLIP, max(max(ys), 0.0) + 0.05)
+        ax.annotate(
+            f"clipped at {CLIP:g}", (0.02, 0.02), xycoords="axes fraction", fontsize="x-small"
+        )
+    ax.set_xlabel(panel.key)
+    ax.set_ylabel(f"val objective ({panel.objective})")
+    ax.set_title(f"{panel.task}: {panel.key}", fontsize="medium")
+    ax.legend(fontsize="x-small")
+
+
+_DRAW: dict[type, Any] = {
+    ForestPanel: _forest,
+    AffinityPanel: _affinity,
+    SensitivityPanel: _sensitivity,
+    FrontPanel: _front,
+}
