@@ -1,25 +1,29 @@
-"""Benchmark: `mtl-sweep report` over a sweep of 2,000 runs in a sqlite store.
+"""Benchmark: `mtl-sweep report` and the finished-key lookup over a sweep of N runs.
 
-Target: at most 3 s for the report. Run from the repo root:
+    python benchmarks/bench_report.py [--runs 2000] [--store DIR] [--profile FILE]
 
-    python benchmarks/bench_report.py [--store DIR] [--runs 2000] [--repeat 3]
+Builds (or reuses, after checking it) a sqlite store of exactly N sweep runs (see
+bench_store.py: a real spec's expansion, grown by seeds; stores are named after what they
+hold), then times, each in a fresh `python` process that pays its own imports:
 
-The store is built from a real spec expansion (powerset of tasks x 3 backbones x
-2 pretraining settings x 2 fixed weight vectors + uncertainty, 10 seeds, plus the DEX and
-SSR-Net reference models and the pretraining jobs), with every param the runner logs,
-about 2% FAILED runs, and a few runs of another tool in the same experiment. Building it
-takes under a minute and it is deleted afterwards; pass --store DIR to keep it and reuse
-it next time. Only the report is timed: in this process after MLflow's imports
-(`build_report` + `render`, first call and the median of --repeat calls), and as a fresh
-`python` process that pays every import itself.
+- baseline: a bare `MlflowClient.search_runs` over the sweep's runs (pages of 1,000,
+  as `mtl_core.runs.iter_runs` reads them), the query alone and with its imports;
+- report cold: `render_report` with an empty cache folder;
+- report warm: the same again, nothing changed in the store;
+- lookup: the finished keys `plan` and `run` look up (trials of the experiment and the
+  pretraining jobs), as `mtl-sweep plan` calls it.
+
+Each process reports its wall time and peak RSS. Targets (issue 31, 100,000 runs): report
+cold <= 15 s, warm <= 3 s, lookup <= 5 s, RSS <= 1 GiB; the ratios to the baseline query
+are printed beside them. `--profile FILE` also writes a cProfile of a cold report.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
+import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,173 +32,157 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-TARGET_S = 3.0
-SPEC = """
-name: bench
-data:
-  age: {kind: chalearn, root: /data/chalearn}
-  gender: {kind: celeba, root: /data/celeba}
-  emotion: {kind: fer2013, root: /data/fer2013}
-  smile: {kind: celeba, root: /data/celeba}
-train: {epochs: 30, batch_size: 128, image_size: 112}
-stages:
-  imdb_wiki:
-    source: {kind: imdb_wiki, root: /data/imdb_wiki}
-    tasks: [age, gender]
-    epochs: 10
-grid:
-  tasks: [powerset]
-  backbone: [resnet18, resnet50, alexnet]
-  pretrain: [none, imdb_wiki]
-  weighting: [fixed, uncertainty]
-  weights: [[1, 1, 1, 1], [1, 0.1, 1, 1]]
-  seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-  include:
-    - {label: DEX, backbone: dex, tasks: [age], pretrain: imdb_wiki}
-    - {label: SSR-Net, backbone: ssrnet, tasks: [age], pretrain: none}
+import bench_store  # noqa: E402  (the benchmarks folder is not a package)
+
+TARGETS = {"report_cold": 15.0, "report_warm": 3.0, "lookup": 5.0}  # s, at 100,000 runs
+RSS_TARGET_MIB = 1024
+
+# Each snippet runs in a fresh process, sets `t0` where its timed part starts and `n` to
+# what it read, then prints one JSON line: seconds since the process started (imports
+# included), the timed part, the process's CPU seconds (which other work on a shared
+# machine inflates less than wall time), and peak RSS (MiB).
+PRELUDE = """\
+import json, resource, sys, time
+T = time.perf_counter()
+sys.path.insert(0, {repo!r})
 """
+EPILOGUE = """
+use = resource.getrusage(resource.RUSAGE_SELF)
+now = time.perf_counter()
+out = {"total": now - T, "timed": now - t0, "cpu": use.ru_utime + use.ru_stime, "n": n}
+print(json.dumps({**out, "rss_mib": use.ru_maxrss / 1024}))
+"""
+SNIPPETS = {
+    "baseline": """\
+from mlflow import MlflowClient
+client = MlflowClient(tracking_uri={uri!r})
+exp = client.get_experiment_by_name("bench").experiment_id
+t0 = time.perf_counter()
+token, n = None, 0
+while True:
+    page = client.search_runs(
+        [exp], "tags.`mtl_sweep.sweep` = 'bench'", max_results=1000, page_token=token
+    )
+    n += len(page)
+    token = page.token
+    if not token:
+        break
+""",
+    "report": """\
+t0 = T
+from mtl_sweep.report import render_report
+n = len(render_report({uri!r}))
+""",
+    "lookup": """\
+t0 = T
+from mtl_sweep.commands.main import _finished_keys
+n = len(_finished_keys({uri!r}, "bench", {jobs!r}))
+""",
+}
 
 
-def build_store(db: Path, n_runs: int) -> int:
-    """Log the sweep into a new store at `db`; returns the number of sweep runs logged."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
+def timed(kind: str, uri: str, cache: Path, jobs: list[str], profile: Path | None = None) -> dict:
+    """Run one snippet in a fresh process with `cache` as the cache folder."""
+    body = SNIPPETS[kind].format(uri=uri, jobs=jobs)
+    code = PRELUDE.format(repo=str(REPO)) + body + EPILOGUE
+    argv = [sys.executable, "-c", code]
+    if profile is not None:
+        script = cache.parent / f"{cache.name}-snippet.py"
+        script.write_text(code)
+        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
+    env = {**os.environ, "MTL_SWEEP_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
-    from mtl_core import contract as C
-    from mtl_core.tasks import PRIMARY_METRIC
-    from mtl_sweep.expand import expand
-    from mtl_sweep.spec.load import parse_spec
 
-    plan = expand(parse_spec(SPEC, "bench.yaml"), "bench.yaml")
-    rng = random.Random(0)
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
-    exp = client.create_experiment("bench")
-    clock = 1_700_000_000_000
-    sweep_id = client.create_run(
-        exp, run_name="bench", tags={C.KIND: C.KIND_SWEEP, C.SWEEP: "bench"}, start_time=clock
-    ).info.run_id
-
-    def log(kind: str, key: str, tags: dict[str, str], config, tasks, status: str) -> None:
-        nonlocal clock
-        clock += 1000
-        tags = {
-            C.KIND: kind,
-            C.SWEEP: "bench",
-            C.KEY: key,
-            C.TASKS: "+".join(tasks),
-            C.PARENT: sweep_id,
-            **tags,
-        }
-        run = client.create_run(exp, start_time=clock, tags=tags)
-        metrics = []
-        if status == "FINISHED":
-            base = {"age": 6.0, "gender": 0.9, "emotion": 0.6, "smile": 0.88}
-            for t in tasks:
-                value = base[t] * (1 + rng.gauss(0, 0.02))
-                metrics.append(Metric(C.TEST + PRIMARY_METRIC[t].name, value, clock, 0))
-            if "age" in tasks:
-                metrics.append(Metric(C.TEST + "age_eps", rng.uniform(0.3, 0.4), clock, 0))
-        params = [Param(k, v) for k, v in C.flatten_params(config.identity()).items()]
-        # One write for metrics and params together, then the status.
-        client.log_batch(run.info.run_id, metrics=metrics, params=params)
-        client.set_terminated(run.info.run_id, status, end_time=clock + 500)
-
-    logged = 0
-    for job in plan.jobs:
-        tags = {C.BACKBONE: job.backbone, C.PRETRAIN: job.stage, C.WEIGHTING: "fixed"}
-        tags[C.SEED] = str(job.config.seed)
-        log(C.KIND_PRETRAIN, job.key, tags, job.config, job.tasks, "FINISHED")
-        logged += 1
-    for trial in plan.trials[: n_runs - logged]:
-        tags = {
-            C.BACKBONE: trial.backbone,
-            C.PRETRAIN: trial.pretrain,
-            C.WEIGHTING: trial.weighting,
-            C.SEED: str(trial.seed),
-            **({C.LABEL: trial.label} if trial.label else {}),
-        }
-        status = "FAILED" if rng.random() < 0.02 else "FINISHED"
-        log(C.KIND_TRIAL, trial.key, tags, trial.config, trial.tasks, status)
-        logged += 1
-    # Another tool's runs in the same experiment: fetched by nobody.
-    for _ in range(20):
-        other = client.create_run(exp, tags={"tool": "other"})
-        client.log_batch(other.info.run_id, metrics=[Metric("test/age_mae", 1.0, clock, 0)])
-        client.set_terminated(other.info.run_id)
-    return logged
+def ensure_store(folder: Path, n_runs: int) -> tuple[str, float | None]:
+    """The store's URI, built unless a checked one is there; and the build's seconds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / bench_store.store_name(n_runs)
+    uri = f"sqlite:///{db}"
+    if db.exists():
+        bench_store.check_store(uri, n_runs)
+        print(f"reusing {db} (checked: {n_runs} sweep runs)")
+        return uri, None
+    t0 = time.perf_counter()
+    # sqlite syncs every commit to disk; building in tmpfs (where there is one) and moving
+    # the file is faster. The report then reads the moved file.
+    shm = Path("/dev/shm")
+    scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else None)) / db.name
+    try:
+        n = bench_store.build(scratch, n_runs)
+        shutil.move(scratch, db)
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)
+    bench_store.check_store(uri, n_runs)
+    seconds = time.perf_counter() - t0
+    print(f"built {n} sweep runs into {db} in {seconds:.0f} s")
+    return uri, seconds
 
 
 def main() -> None:
-    """Build (or reuse) the store, then time the report over it."""
+    """Build (or reuse) the store, then time the baseline, the report and the lookup."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=None, help="keep the store in this dir")
-    parser.add_argument("--runs", type=int, default=2000, help="sweep runs to log")
-    parser.add_argument("--repeat", type=int, default=3, help="timed in-process calls")
+    parser.add_argument("--runs", type=int, default=2000, help="sweep runs in the store")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile a cold report")
+    parser.add_argument("--build-only", action="store_true", help="build the store, time nothing")
     args = parser.parse_args()
-
+    bench_store.check_runs(args.runs)  # refuses a --runs this grid cannot build, at once
     folder = args.store or Path(tempfile.mkdtemp(prefix="bench-report-"))
     try:
-        run(folder, args)
+        uri, build_s = ensure_store(folder, args.runs)
+        if not args.build_only:
+            measure(uri, args.runs, build_s, args.profile)
     finally:
         if args.store is None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def run(folder: Path, args: argparse.Namespace) -> None:
-    """Build the store in `folder` unless it is there, then time the report."""
-    folder.mkdir(parents=True, exist_ok=True)
-    db = folder / f"mlflow-{args.runs}.db"
-    uri = f"sqlite:///{db}"
-    if not db.exists():
-        t0 = time.perf_counter()
-        # sqlite syncs every write to disk; building in tmpfs (where there is one) and moving
-        # the file is ~3x faster. The report then reads the moved file.
-        shm = Path("/dev/shm")
-        scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else None)) / db.name
-        try:
-            n = build_store(scratch, args.runs)
-            shutil.move(scratch, db)
-        finally:
-            shutil.rmtree(scratch.parent, ignore_errors=True)
-        print(f"logged {n} sweep runs into {db} in {time.perf_counter() - t0:.0f} s")
-    else:
-        print(f"reusing {db}")
-
-    # A fresh process: imports, MLflow client, query, aggregation and rendering.
-    code = (
-        "import time; t = time.perf_counter(); "
-        "from mtl_sweep.report import render_report; "
-        f"text = render_report({uri!r}); "
-        "print(f'{time.perf_counter() - t:.2f}')"
+def measure(uri: str, n_runs: int, build_s: float | None, profile: Path | None) -> None:
+    """Time every measure in fresh processes and print the table row."""
+    jobs = [j.config.key for j in bench_store.job_plan().jobs]  # the same for any seeds
+    cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    try:
+        base = timed("baseline", uri, cache, jobs)
+        cold = timed("report", uri, cache, jobs)
+        warm = timed("report", uri, cache, jobs)
+        lookup = timed("lookup", uri, cache, jobs)
+        if profile is not None:
+            shutil.rmtree(cache)
+            timed("report", uri, cache, jobs, profile)
+            print(f"profile of a cold report: {profile}")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    q = base["timed"]
+    rows = [
+        ("baseline search_runs (query)", base, "timed", None),
+        ("baseline search_runs (process)", base, "total", None),
+        ("report cold (process)", cold, "total", "report_cold"),
+        ("report warm (process)", warm, "total", "report_warm"),
+        ("finished-key lookup (process)", lookup, "total", "lookup"),
+    ]
+    built = "reused" if build_s is None else f"{build_s:.0f} s"
+    print(f"\n{n_runs} sweep runs (baseline read {base['n']}); build {built}")
+    head = ("measure", "wall s", "/ query", "ms/run", "CPU s", "RSS MiB", "target")
+    print(
+        f"{head[0]:32} {head[1]:>7} {head[2]:>7} {head[3]:>7} {head[4]:>6} {head[5]:>7}  {head[6]}"
     )
-    cold = float(
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
-        ).stdout.split()[-1]
-    )
-
-    # MLflow's own imports (the sqlite store module alone takes ~1.3 s) come before the
-    # timing: the report is what is measured. The fresh-process figure includes them.
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-
-    from mtl_sweep.report import build_report
-    from mtl_sweep.report.render import render
-
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        report = build_report(uri)
-        text = render(report, "markdown")
-        times.append(time.perf_counter() - t0)
-    rows = sum(len(t.rows) for t in report.tables)
-    runs = sum(v for k, v in report.counts.items() if not k.endswith("missing"))
-    median = statistics.median(times)
-    print(f"report over {runs} runs: {len(report.tables)} tables, {rows} rows, {len(text)} chars")
-    print(f"in-process: first {times[0]:.2f} s, median of {args.repeat} {median:.2f} s")
-    print(f"fresh process (imports included): {cold:.2f} s")
-    verdict = "OK" if median <= TARGET_S else "OVER TARGET"
-    print(f"target {TARGET_S:.1f} s: {verdict}")
+    for name, result, part, target in rows:
+        seconds = result[part]
+        cpu = f"{result['cpu']:.2f}" if part == "total" else ""
+        mib = f"{result['rss_mib']:.0f}" if part == "total" else ""
+        goal = f"<= {TARGETS[target]:.0f} s at 100k" if target else ""
+        print(
+            f"{name:32} {seconds:7.2f} {seconds / q:7.2f} {1000 * seconds / n_runs:7.3f} "
+            f"{cpu:>6} {mib:>7}  {goal}"
+        )
+    peak = max(r["rss_mib"] for r in (cold, warm, lookup))
+    print(f"peak RSS of the report and lookup: {peak:.0f} MiB (target <= {RSS_TARGET_MIB})")
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def trial(mode: dict[str, Any], work: Path) -> dict[str, Any]:
         "mtl_sweep.device names the device": tags.get("mtl_sweep.device") == name,
         f"system/{'gpu' if want == 'cuda' else 'cpu'}_* metrics": bool(system),
         "a test metric per task": all(
-            f"{C.TEST}{PRIMARY_METRIC[task].name}" in tests for task in t.tasks
+            f"{C.TEST}{PRIMARY_METRIC[task].name}" in tests for task in t.config.tasks
         ),
         "test metrics finite": bool(tests) and all(math.isfinite(v) for v in tests.values()),
         "run.workers logged": params.get("run.workers") == str(mode["workers"][-1]),
@@ -223,7 +223,9 @@ def _pinned(work: Path, size: int) -> bool:
     """Whether prefetched batches from the trial's cache land in pinned memory."""
     import numpy as np
 
-    from trainables.data import CachedSplit, MultiSourceBatches, prefetch
+    from mtl_data.cache import CachedSplit
+    from trainables.batches import MultiSourceBatches
+    from trainables.prefetch import prefetch
 
     images = np.zeros((8, size, size, 3), np.uint8)
     labels = {t: np.zeros(8, np.float32) for t in ("age", "gender", "emotion", "smile")}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mtl_core import contract as C
+import mtl_core.contract as C
 from mtl_core.settings import TrainSettings
 from mtl_core.sources import SYNTHETIC_FORMAT, Source
 
@@ -107,7 +107,7 @@ class TrialConfig:
             if self.pretrain
             else None,
         }
-        if len(self.source_groups()) > 1 and not self.matched:
+        if not self.matched and len(self.source_groups()) > 1:
             out["epoch_rule"] = self.epoch_rule  # only matters across sources
         return out
 
@@ -115,7 +115,7 @@ class TrialConfig:
         """Tasks grouped by what their loader reads (gender and smile share CelebA)."""
         groups: dict[str, list[str]] = {}
         for task in self.tasks:
-            ident = _dump(self.sources[task])
+            ident = dict(_dump(self.sources[task]))
             if ident["kind"] == "synthetic":
                 ident["format"] = SYNTHETIC_FORMAT["pretrain" if self.is_pretrain else task]
             groups.setdefault(json.dumps(ident, sort_keys=True), []).append(task)
@@ -125,10 +125,22 @@ class TrialConfig:
         """The format role a task's source is read in: the task, or "pretrain" for a job."""
         return "pretrain" if self.is_pretrain else task
 
+    @property
+    def budget_reference(self) -> tuple[Source, str] | None:
+        """The source and format role whose train split sizes a matched budget given in
+        epochs (mtl_core/budget.py); None when the budget gives its steps or is per_epoch."""
+        budget = self.train.budget
+        if not self.matched or budget.steps is not None:
+            return None
+        assert self.budget_source is not None and budget.reference is not None
+        return self.budget_source, "pretrain" if self.is_pretrain else budget.reference
+
 
 def train_identity(train: TrainSettings, tasks: tuple[str, ...], weighting: str) -> dict[str, Any]:
     """The train settings that can change this trial's result, and only those."""
-    out = train.model_dump(mode="json")
+    out = dict(_dump(train))
+    for part in ("budget", "optimizer", "schedule"):  # changed below: copies, not the memo's
+        out[part] = dict(out[part])
     if train.budget.rule == "per_epoch":
         # The rule before budgets existed: its keys stay those of runs made before them.
         out.pop("budget")
@@ -153,8 +165,21 @@ def train_identity(train: TrainSettings, tasks: tuple[str, ...], weighting: str)
     return out
 
 
-def _dump(source: Source) -> dict[str, Any]:
-    return source.model_dump(mode="json")
+# Trials share their settings and source objects (expansion resolves each once), and
+# dumping a pydantic model is most of the cost of a key: dump each object once. The memo
+# holds the objects, so an id is not reused while its entry lives.
+_DUMPS: dict[int, tuple[Any, dict[str, Any]]] = {}
+_DUMPS_KEPT = 512
+
+
+def _dump(model: Source | TrainSettings) -> dict[str, Any]:
+    """`model.model_dump(mode="json")`, memoized by identity; callers copy what they change."""
+    hit = _DUMPS.get(id(model))
+    if hit is None or hit[0] is not model:
+        if len(_DUMPS) >= _DUMPS_KEPT:
+            _DUMPS.clear()
+        hit = _DUMPS[id(model)] = (model, model.model_dump(mode="json"))
+    return hit[1]
 
 
 @dataclass(frozen=True)

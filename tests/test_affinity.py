@@ -12,10 +12,11 @@ from torch import Tensor, nn
 from mtl_core import contract as C
 from mtl_core.settings import AugmentSpec
 from trainables.affinity import AffinityProbe, lookahead_affinity
-from trainables.data import Batch
-from trainables.loop import StepContext, masked_losses, train_one_epoch
+from trainables.batches import Batch
+from trainables.loop import train_one_epoch
 from trainables.models.heads import AgeRegression, Classifier
 from trainables.models.multitask import MultiTaskNet
+from trainables.step import StepContext, masked_losses
 from trainables.weighting import build_weighting
 
 TASKS = ("age", "gender")
@@ -249,7 +250,7 @@ def test_a_trial_logs_affinity_with_the_same_key_and_the_same_results(tmp_path):
     tests = [{k: v for k, v in r.items() if k.startswith(C.TEST)} for r in results]
     assert tests[0] == tests[1]  # bit-identical training, so exactly the same test metrics
     run = tracker.client.search_runs([exp], order_by=["attributes.start_time DESC"])[0]
-    pairs = {(i, j) for i in plain.tasks for j in plain.tasks if i != j}
+    pairs = {(i, j) for i in plain.config.tasks for j in plain.config.tasks if i != j}
     means = {C.affinity_metric(C.AFFINITY_MEAN, i, j) for i, j in pairs}
     assert means <= set(run.data.metrics)
     assert run.data.params["run.affinity_every"] == "1"

@@ -38,7 +38,7 @@ def test_task_order_within_a_set_does_not_matter():
     a = plan_of("name: t\ngrid: {tasks: [[smile, age]]}\n").trials[0]
     b = plan_of("name: t\ngrid: {tasks: [[age, smile]]}\n").trials[0]
     assert a.key == b.key
-    assert a.tasks == ("age", "smile")
+    assert a.config.tasks == ("age", "smile")
 
 
 def test_single_task_trials_ignore_weight_vectors():
@@ -46,35 +46,36 @@ def test_single_task_trials_ignore_weight_vectors():
     assert len(plan.trials) == 4 + 2
     assert plan.collapsed == {"single-task trials ignore weight vectors": 4}
     for t in plan.trials:
-        if len(t.tasks) == 1:
-            assert t.loss_weights == {t.tasks[0]: 1.0}
-    mtl = [t for t in plan.trials if len(t.tasks) == 4]
-    assert sorted(t.loss_weights["gender"] for t in mtl) == [0.1, 1.0]
+        if len(t.config.tasks) == 1:
+            assert t.config.loss_weights == {t.config.tasks[0]: 1.0}
+    mtl = [t for t in plan.trials if len(t.config.tasks) == 4]
+    assert sorted(t.config.loss_weights["gender"] for t in mtl) == [0.1, 1.0]
 
 
 def test_zero_weight_removes_a_task_and_collapses_with_the_existing_set():
     plan = plan_of(
         "name: t\ngrid: {tasks: [all, [age, emotion, smile]], weights: [[1,0,1,1],[1,1,1,1]]}\n"
     )
-    by_tasks = sorted(t.tasks for t in plan.trials)
+    by_tasks = sorted(t.config.tasks for t in plan.trials)
     assert by_tasks == [("age", "emotion", "smile"), ("age", "gender", "emotion", "smile")]
     assert plan.collapsed == {"a zero weight removed a task": 2}
 
 
 def test_zero_weights_can_empty_a_cell():
     plan = plan_of("name: t\ngrid: {tasks: [[gender, smile], age], weights: [[1,0,1,0]]}\n")
-    assert [t.tasks for t in plan.trials] == [("age",)]
+    assert [t.config.tasks for t in plan.trials] == [("age",)]
     assert plan.collapsed == {"all of its tasks have zero weight": 1}
 
 
 def test_fixed_weights_apply_only_to_the_trials_own_tasks():
     plan = plan_of("name: t\ngrid: {tasks: [[age, smile]], weights: [[2, 0.5, 0.3, 4]]}\n")
-    assert plan.trials[0].loss_weights == {"age": 2.0, "smile": 4.0}
+    assert plan.trials[0].config.loss_weights == {"age": 2.0, "smile": 4.0}
 
 
 def test_weights_as_mapping_default_to_one():
     plan = plan_of("name: t\ngrid: {tasks: [all], weights: [{gender: 0.1}]}\n")
-    assert plan.trials[0].loss_weights == {"age": 1.0, "gender": 0.1, "emotion": 1.0, "smile": 1.0}
+    weights = plan.trials[0].config.loss_weights
+    assert weights == {"age": 1.0, "gender": 0.1, "emotion": 1.0, "smile": 1.0}
 
 
 def test_adaptive_strategies_ignore_weight_vectors():
@@ -82,10 +83,10 @@ def test_adaptive_strategies_ignore_weight_vectors():
         "name: t\ngrid: {tasks: [singles, all], weighting: [fixed, uncertainty, dwa],"
         " weights: [[1,1,1,1],[1,0.1,1,1]]}\n"
     )
-    mtl = [t for t in plan.trials if len(t.tasks) == 4]
-    assert sorted(t.weighting for t in mtl) == ["dwa", "fixed", "fixed", "uncertainty"]
-    assert len([t for t in plan.trials if len(t.tasks) == 1]) == 4
-    assert all(t.weighting == "fixed" for t in plan.trials if len(t.tasks) == 1)
+    mtl = [t for t in plan.trials if len(t.config.tasks) == 4]
+    assert sorted(t.config.weighting for t in mtl) == ["dwa", "fixed", "fixed", "uncertainty"]
+    assert len([t for t in plan.trials if len(t.config.tasks) == 1]) == 4
+    assert all(t.config.weighting == "fixed" for t in plan.trials if len(t.config.tasks) == 1)
     assert plan.collapsed["adaptive weighting ignores weight vectors"] == 2
 
 
@@ -99,8 +100,8 @@ def test_exclude_drops_matching_cells():
     assert plan.cells == 16
     assert plan.excluded == 4
     assert len(plan.trials) == 12
-    assert not [t for t in plan.trials if t.backbone == "resnet50" and t.pretrain != "none"]
-    assert {j.backbone for j in plan.jobs} == {"resnet18"}
+    assert not [t for t in plan.trials if t.config.backbone == "resnet50" and t.pretrain != "none"]
+    assert {j.config.backbone for j in plan.jobs} == {"resnet18"}
 
 
 def test_exclude_matches_task_sets_by_shorthand():
@@ -120,7 +121,7 @@ def test_include_adds_cells_with_grid_defaults_and_labels():
     assert len(plan.main) == 2
     ref = plan.reference
     assert len(ref) == 2
-    assert {t.seed for t in ref} == {0, 1}  # omitted axis takes the grid's values
+    assert {t.config.seed for t in ref} == {0, 1}  # omitted axis takes the grid's values
     assert all(t.config.train.image_size == 64 for t in ref)
     assert plan.included == 2
 
@@ -201,8 +202,8 @@ def test_one_pretrain_job_per_stage_and_backbone_shared_by_seeds():
     assert len(plan.jobs) == 2
     for job in plan.jobs:
         users = [t for t in plan.trials if t.pretrain_key == job.key]
-        assert {t.seed for t in users} == {0, 1}
-        assert {t.backbone for t in users} == {job.backbone}
+        assert {t.config.seed for t in users} == {0, 1}
+        assert {t.config.backbone for t in users} == {job.config.backbone}
 
 
 def test_growing_the_grid_keeps_existing_keys():
@@ -244,7 +245,7 @@ def test_settings_that_do_not_apply_leave_keys_alone():
     old = "train.budget.rule=per_epoch"
     keys = {t.key for t in plan_of(YAML_A, old, "data.epoch_rule=sum").trials}
     per_epoch = plan_of(YAML_A, old).trials
-    singles = {t.key for t in per_epoch if len(t.tasks) == 1}
+    singles = {t.key for t in per_epoch if len(t.config.tasks) == 1}
     assert singles <= keys and keys != {t.key for t in per_epoch}
     assert {t.key for t in plan_of(YAML_A, "train.optimizer.name=sgd").trials}.isdisjoint(base)
 
@@ -274,7 +275,7 @@ def test_the_reference_split_sizes_every_trial_of_a_sweep_by_epochs():
     refs = {t.config.train.budget.reference for t in plan.trials}
     assert refs == {"age"}  # the first task the sweep trains, for single- and multi-task alike
     # Its data enter every key, even of trials that do not train age.
-    gender = {t.key for t in plan.trials if t.tasks == ("gender",)}
+    gender = {t.key for t in plan.trials if t.config.tasks == ("gender",)}
     moved = {t.key for t in plan_of(YAML_A, "data.age.train=99").trials}
     assert gender.isdisjoint(moved)
 
@@ -282,14 +283,14 @@ def test_the_reference_split_sizes_every_trial_of_a_sweep_by_epochs():
 def test_the_default_reference_is_a_task_some_trial_trains():
     # A zero weight removes age from the only trial: gender's split sizes the budget.
     plan = plan_of("name: t\ngrid: {tasks: [all], weights: [[0, 1, 1, 1]]}\n")
-    assert [(t.tasks, t.config.train.budget.reference) for t in plan.trials] == [
+    assert [(t.config.tasks, t.config.train.budget.reference) for t in plan.trials] == [
         (("gender", "emotion", "smile"), "gender")
     ]
 
 
 def test_a_reference_model_pretrains_only_its_own_tasks(paper_env):
     plan = expand(load_spec(SWEEPS / "paper.yaml"))
-    jobs = {j.backbone: j.tasks for j in plan.jobs}
+    jobs = {j.config.backbone: j.config.tasks for j in plan.jobs}
     assert jobs["dex"] == ("age",)
     assert jobs["resnet18"] == ("age", "gender")
 

@@ -9,10 +9,10 @@ import json
 import pandas as pd
 import pytest
 
+import mtl_sweep.report.groupings as G
 from mtl_core import contract as C
 from mtl_sweep.report import build_report, render_report
-from mtl_sweep.report import groupings as G
-from mtl_sweep.report.grouping_analysis import Grouping
+from mtl_sweep.report.model import Grouping
 
 from .test_report import Study, empty_store, md_table, report_cli, uri  # noqa: F401
 
@@ -221,9 +221,9 @@ def test_the_groupings_sweep_has_singles_pairs_triples_and_all_with_affinity_on(
 
     spec = load_spec(SWEEPS / "groupings.yaml")
     plan = expand(spec)
-    sizes = sorted(len(t.tasks) for t in plan.trials)
+    sizes = sorted(len(t.config.tasks) for t in plan.trials)
     assert sizes == [1] * 4 + [2] * 6 + [3] * 4 + [4]
-    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
+    assert {t.config.sources[t.config.tasks[0]].kind for t in plan.trials} == {"synthetic"}
     assert spec.train.affinity.every is not None
 
 

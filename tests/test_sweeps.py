@@ -55,10 +55,10 @@ def test_paper_plan_table_states_the_counts(cli, paper_env):
 
 def test_ablation_is_synthetic_singles_plus_all_with_and_without_pretraining():
     plan = expand(load_spec(SWEEPS / "ablation.yaml"))
-    assert {t.config.sources[t.tasks[0]].kind for t in plan.trials} == {"synthetic"}
-    assert sorted(len(t.tasks) for t in plan.trials) == [1] * 24 + [4] * 6  # three seeds
+    assert {t.config.sources[t.config.tasks[0]].kind for t in plan.trials} == {"synthetic"}
+    assert sorted(len(t.config.tasks) for t in plan.trials) == [1] * 24 + [4] * 6  # three seeds
     assert {t.pretrain for t in plan.trials} == {"none", "imdb_wiki"}
-    assert {t.backbone for t in plan.trials} == {"resnet18"}
+    assert {t.config.backbone for t in plan.trials} == {"resnet18"}
 
 
 def test_spec_module_imports_neither_torch_nor_ray():

@@ -15,9 +15,10 @@ from mtl_sweep.expand import expand
 from mtl_sweep.run.requests import RunContext, trial_request
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.store.tracker import Tracker
-from trainables.data import Batch
-from trainables.loop import NonFiniteLoss, StepContext, masked_losses, train_one_epoch
+from trainables.batches import Batch
+from trainables.loop import NonFiniteLoss, train_one_epoch
 from trainables.models import build_model
+from trainables.step import StepContext, masked_losses
 from trainables.trainable import InjectedFailure, resolve_device, run_trial
 from trainables.weighting import build_weighting
 
@@ -44,11 +45,11 @@ def test_a_trial_logs_the_contract(tmp_path, tasks):
     tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
     assert tags[C.KIND] == C.KIND_TRIAL
     assert tags[C.KEY] == trial.key
-    assert tags[C.TASKS] == "+".join(trial.tasks)
+    assert tags[C.TASKS] == "+".join(trial.config.tasks)
     assert tags[C.BACKBONE] == "shufflenet_v2_x0_5" and tags[C.PRETRAIN] == "none"
     assert tags[C.WEIGHTING] == "fixed" and tags[C.SEED] == "0"
     assert run.info.run_name == trial.name
-    for task in trial.tasks:
+    for task in trial.config.tasks:
         name = PRIMARY_METRIC[task].name
         assert metrics[f"test/{name}"] == pytest.approx(result[f"test/{name}"])
         assert params[f"loss_weight.{task}"] == "1"

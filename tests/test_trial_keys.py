@@ -26,8 +26,10 @@ def keys_of(spec_file: str, *overrides: str) -> dict[str, dict[str, str]]:
     """Run name (plus reference label) -> key, for trials and pretraining jobs."""
     plan = expand(load_spec(SWEEPS / spec_file, list(overrides)), spec_file)
     return {
-        "trials": {t.name + (f"|{t.label}" if t.label else ""): t.key for t in plan.trials},
-        "jobs": {f"{j.stage}/{j.backbone}": j.key for j in plan.jobs},
+        "trials": {
+            t.name + (f"|{t.config.label}" if t.config.label else ""): t.key for t in plan.trials
+        },
+        "jobs": {f"{j.config.stage}/{j.config.backbone}": j.key for j in plan.jobs},
     }
 
 

@@ -15,26 +15,33 @@ from mtl_sweep.expand import Plan, Trial
 
 def weights_text(trial: Trial) -> str:
     """`fixed` weights over the trial's tasks in task order, or the strategy's name."""
-    if trial.weighting != "fixed":
-        return trial.weighting
-    return ", ".join(f"{w:g}" for w in trial.loss_weights.values())
+    if trial.config.weighting != "fixed":
+        return trial.config.weighting
+    return ", ".join(f"{w:g}" for w in trial.config.loss_weights.values())
 
 
 def summary(plan: Plan) -> str:
-    """One line of counts: trials, reference trials, jobs, and why cells collapsed."""
-    parts = [f"{len(plan.main)} trials in the main grid ({plan.cells} cells"]
+    """One line of counts that adds up: main-grid and reference-model trials, then the sum
+    that makes them (grid cells − excluded + added by include − collapsed, with why),
+    then the pretraining jobs. Include rules add cells to both kinds of trial, so the sum
+    is over all trials."""
+    line = f"{len(plan.main)} trials in the main grid"
+    if plan.reference:
+        line += f" + {len(plan.reference)} reference-model trials"
+    terms = []
     if plan.excluded:
-        parts.append(f", {plan.excluded} excluded")
+        terms.append(f" − {plan.excluded} excluded")
     if plan.included:
-        parts.append(f", {plan.included} added by include")
+        terms.append(f" + {plan.included} added by include")
     n_collapsed = sum(plan.collapsed.values())
     if n_collapsed:
         why = "; ".join(f"{n} {reason}" for reason, n in plan.collapsed.most_common())
-        parts.append(f", {n_collapsed} collapsed: {why}")
-    parts.append(")")
-    parts.append(f" + {len(plan.reference)} reference-model trials")
-    parts.append(f"; {len(plan.jobs)} pretraining job{'' if len(plan.jobs) == 1 else 's'}")
-    return "".join(parts)
+        terms.append(f" − {n_collapsed} collapsed ({why})")
+    if terms:
+        line += f" = {plan.cells} grid cells" + "".join(terms)
+    else:
+        line += f" (the grid's {plan.cells} cells)"
+    return line + f"; {len(plan.jobs)} pretraining job{'' if len(plan.jobs) == 1 else 's'}"
 
 
 def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> str:
@@ -51,9 +58,9 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
     jobs = [
         {
             "key": j.key,
-            "stage": j.stage,
-            "backbone": j.backbone,
-            "tasks": list(j.tasks),
+            "stage": j.config.stage,
+            "backbone": j.config.backbone,
+            "tasks": list(j.config.tasks),
             "done": j.key in done,
             "budget": _budget_json(j.config),
             "config": j.config.identity(),
@@ -63,14 +70,14 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
     trials = [
         {
             "key": t.key,
-            "tasks": list(t.tasks),
-            "backbone": t.backbone,
+            "tasks": list(t.config.tasks),
+            "backbone": t.config.backbone,
             "pretrain": t.pretrain,
             "pretrain_key": t.pretrain_key,
-            "weighting": t.weighting,
-            "loss_weights": t.loss_weights,
-            "seed": t.seed,
-            "label": t.label,
+            "weighting": t.config.weighting,
+            "loss_weights": dict(t.config.loss_weights),
+            "seed": t.config.seed,
+            "label": t.config.label,
             "done": t.key in done,
             "budget": _budget_json(t.config),
             "config": t.config.identity(),
@@ -119,9 +126,9 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
         rows = [
             [
                 j.key,
-                j.stage,
-                j.backbone,
-                tasks_tag(j.tasks),
+                j.config.stage,
+                j.config.backbone,
+                tasks_tag(j.config.tasks),
                 *_budget_cells(j.config),
                 sum(t.pretrain_key == j.key for t in plan.trials),
                 _status(j.key, done),
@@ -133,12 +140,12 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
     rows = [
         [
             t.key,
-            tasks_tag(t.tasks),
-            t.backbone,
+            tasks_tag(t.config.tasks),
+            t.config.backbone,
             t.pretrain,
             weights_text(t),
-            t.seed,
-            t.label or "",
+            t.config.seed,
+            t.config.label or "",
             *_budget_cells(t.config),
             _status(t.key, done),
         ]

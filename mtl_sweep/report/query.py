@@ -6,24 +6,21 @@ tool's runs in the same experiment) are never fetched or are dropped here.
 
 from __future__ import annotations
 
-import gc
+import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mtl_core import contract as C
 from mtl_core.errors import UserError
 from mtl_core.tasks import TASKS, parse_tasks_tag
+from mtl_sweep.store import runs_read, snapshot
+from mtl_sweep.store.runs_read import Reader, RunData, Wanted, open_reader
 from mtl_sweep.store.uri import store_exists
-
-if TYPE_CHECKING:
-    from mlflow.entities import Run
-
-    from mtl_sweep.store.tracker import Tracker
 
 # Final metrics the report reads, in column order: each task's headline metric, then extras.
 METRIC_KEYS: tuple[str, ...] = tuple(C.TEST_METRICS)
@@ -63,68 +60,82 @@ class SweepRuns:
     runs: pd.DataFrame  # COLUMNS
 
 
+class RunConfig(dict):
+    """A run's CONFIG_PREFIXES params. Runs with the same params share one object (the seeds
+    of a cell), which keeps its signature once computed (see `config_signature`)."""
+
+    __slots__ = ("signature",)
+
+
+# What the report reads of each run; the rest of what the runner logs is never fetched.
+WANTED = Wanted(
+    tags=(
+        C.KIND,
+        C.KEY,
+        C.TASKS,
+        C.TASKS_MISNAMED,
+        C.BACKBONE,
+        C.PRETRAIN,
+        C.WEIGHTING,
+        C.SEED,
+        C.LABEL,
+        C.SUPERSEDED_BY,
+    ),
+    param_prefixes=(*CONFIG_PREFIXES, "loss_weight.", "run.affinity_params"),
+    metric_prefixes=(*METRIC_KEYS, C.AFFINITY_MEAN, "budget/"),
+)
+
+
 def load_sweep(uri: str, experiment: str | None = None, sweep: str | None = None) -> SweepRuns:
     """Find the sweep (default: the most recent in the store) and read its runs.
 
-    Raises UserError when a sqlite store does not exist, or when the experiment or sweep
-    is unknown (the message lists the known ones).
+    A SQL store at a known schema is read with plain queries and its result kept in the
+    cache folder until the store changes (see store/runs_read.py, store/snapshot.py);
+    other stores are read through MlflowClient. Raises UserError when a sqlite store does
+    not exist, or when the experiment or sweep is unknown (the message lists the known ones).
     """
     if not store_exists(uri):
         raise UserError(
             f"no MLflow store at {uri}; run `mtl-sweep run SPEC` first, or pass "
             "--tracking-uri (or set MLFLOW_TRACKING_URI)"
         )
-    from mtl_sweep.store.tracker import Tracker
+    reader = open_reader(uri)
+    # The cached frame was made by this code: a change to it (or to the reader) drops it.
+    code = b"".join(Path(f).read_bytes() for f in (__file__, runs_read.__file__))
+    name = (uri, experiment, sweep, hashlib.sha256(code).hexdigest())
+    return snapshot.cached(reader, name, lambda: _read(reader, experiment, sweep))
 
-    tracker = Tracker(uri)
-    exp_id, exp_name, sweep_name = _find_sweep(tracker, experiment, sweep)
-    # The tag filter runs in the store, so other tools' runs are never fetched.
-    filt = f"tags.`{C.SWEEP}` = '{sweep_name}'"
-    with _gc_paused():
-        records = [
-            _record(run)
-            for run in tracker.runs([exp_id], filt)
-            if run.data.tags.get(C.KIND) in (C.KIND_TRIAL, C.KIND_PRETRAIN)
-        ]
+
+def _read(reader: Reader, experiment: str | None, sweep: str | None) -> SweepRuns:
+    exp_id, exp_name, sweep_name = _find_sweep(reader, experiment, sweep)
+    # The tag filters run in the store, so other tools' runs are never fetched.
+    kinds = (C.KIND_TRIAL, C.KIND_PRETRAIN)
+    runs = reader.runs([exp_id], {C.SWEEP: (sweep_name,), C.KIND: kinds}, WANTED)
+    configs: dict[tuple[tuple[str, str], ...], RunConfig] = {}
+    records = [_record(run, configs) for run in runs]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    return SweepRuns(uri=uri, experiment=exp_name, sweep=sweep_name, runs=frame)
+    return SweepRuns(uri=reader.uri, experiment=exp_name, sweep=sweep_name, runs=frame)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # search_runs builds hundreds of thousands of short-lived ORM objects (one per param),
-    # which trigger repeated full collections: pausing GC makes 2,000 runs ~3x faster.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _find_sweep(
-    tracker: Tracker, experiment: str | None, sweep: str | None
-) -> tuple[str, str, str]:
+def _find_sweep(reader: Reader, experiment: str | None, sweep: str | None) -> tuple[str, str, str]:
     """(experiment id, experiment name, sweep name) of the sweep to report."""
-    client = tracker.client
-    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    experiments = reader.experiments()
     if experiment is not None:
         ids = [i for i, name in experiments.items() if name == experiment]
         if not ids:
             known = ", ".join(sorted(experiments.values())) or "none"
-            raise UserError(f"unknown experiment {experiment!r} in {tracker.uri}; known: {known}")
+            raise UserError(f"unknown experiment {experiment!r} in {reader.uri}; known: {known}")
         where = f"experiment {experiment!r}"
     else:
         ids = list(experiments)
-        where = tracker.uri
+        where = reader.uri
     if sweep is not None and "'" in sweep:
         raise UserError(f"sweep name {sweep!r} may not contain a quote")
-    filt = f"tags.`{C.KIND}` = '{C.KIND_SWEEP}'"
-    sweep_runs = list(tracker.runs(ids, filt)) if ids else []
-    known_sweeps = sorted({r.data.tags.get(C.SWEEP, "") for r in sweep_runs} - {""})
+    only = Wanted(tags=(C.SWEEP,), param_prefixes=(), metric_prefixes=())
+    sweep_runs = reader.runs(ids, {C.KIND: (C.KIND_SWEEP,)}, only)
+    known_sweeps = sorted({r.tags.get(C.SWEEP, "") for r in sweep_runs} - {""})
     if sweep is not None:
-        sweep_runs = [r for r in sweep_runs if r.data.tags.get(C.SWEEP) == sweep]
+        sweep_runs = [r for r in sweep_runs if r.tags.get(C.SWEEP) == sweep]
         if not sweep_runs:
             known = ", ".join(known_sweeps) or "none"
             raise UserError(f"unknown sweep {sweep!r} in {where}; known: {known}")
@@ -132,21 +143,29 @@ def _find_sweep(
         raise UserError(f"no mtl-sweep sweep in {where}; run `mtl-sweep run SPEC` first")
     # A re-run reuses its sweep run (and its start time) and terminates it again at the end,
     # so recency is the later of the two.
-    latest = max(sweep_runs, key=lambda r: max(r.info.start_time or 0, r.info.end_time or 0))
-    exp_id = latest.info.experiment_id
-    return exp_id, experiments[exp_id], latest.data.tags[C.SWEEP]
+    latest = max(sweep_runs, key=lambda r: max(r.start_time or 0, r.end_time or 0))
+    exp_id = latest.experiment_id
+    return exp_id, experiments[exp_id], latest.tags[C.SWEEP]
 
 
-def _record(run: Run) -> dict[str, Any]:
-    """One run as a row of COLUMNS."""
-    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+def _record(run: RunData, configs: dict[tuple[tuple[str, str], ...], RunConfig]) -> dict[str, Any]:
+    """One run as a row of COLUMNS; `configs` (params, or config items -> config) shares
+    equal configs between runs."""
+    tags, params, metrics = run.tags, run.params, run.metrics
     tasks = _tasks(tags.get(C.TASKS) or tags.get(C.TASKS_MISNAMED, ""))
+    # Runs logged alike list their params alike: look the config up by them as they come,
+    # and build (and share) it only for a list not seen yet.
+    logged = tuple(params.items())
+    shared = configs.get(logged)
+    if shared is None:
+        config = tuple(sorted((k, v) for k, v in logged if k.startswith(CONFIG_PREFIXES)))
+        shared = configs[logged] = configs.setdefault(config, RunConfig(config))
     record: dict[str, Any] = {
-        "run_id": run.info.run_id,
-        "status": run.info.status,
-        "start_time": run.info.start_time or 0,
+        "run_id": run.run_id,
+        "status": run.status,
+        "start_time": run.start_time or 0,
         "kind": tags[C.KIND],
-        "key": tags.get(C.KEY) or run.info.run_id,
+        "key": tags.get(C.KEY) or run.run_id,
         "tasks": tasks,
         "backbone": tags.get(C.BACKBONE, "?"),
         "pretrain": tags.get(C.PRETRAIN) or params.get("stage") or "none",
@@ -156,7 +175,7 @@ def _record(run: Run) -> dict[str, Any]:
         "label": tags.get(C.LABEL) or None,
         "superseded": C.SUPERSEDED_BY in tags,
         "datasets": _datasets(params, tasks),
-        "config": {k: v for k, v in params.items() if k.startswith(CONFIG_PREFIXES)},
+        "config": shared,
         "affinity": _affinity(metrics),
         "affinity_params": params.get("run.affinity_params", "trunk"),
         "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
@@ -204,4 +223,9 @@ def _int_or_none(value: str | None) -> int | None:
 
 def config_signature(config: Mapping[str, str]) -> str:
     """A stable string for grouping runs whose configs agree apart from the seed."""
-    return json.dumps(dict(sorted(config.items())), separators=(",", ":"))
+    signature = getattr(config, "signature", None)
+    if signature is None:
+        signature = json.dumps(dict(sorted(config.items())), separators=(",", ":"))
+        if isinstance(config, RunConfig):
+            config.signature = signature  # shared by every run with this config
+    return signature

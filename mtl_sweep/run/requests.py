@@ -91,7 +91,7 @@ def trial_request(trial: Trial, ctx: RunContext) -> TrialRequest:
     """The request for one trial (see trainables.trainable.run_trial)."""
     debug = ctx.spec.debug
     fail_sets = {ts for item in debug.fail_tasks for ts in expand_task_item(item)}
-    fail_epoch = debug.fail_epoch if trial.tasks in fail_sets else None
+    fail_epoch = debug.fail_epoch if trial.config.tasks in fail_sets else None
     return TrialRequest(
         config=trial.config,
         execution=ctx.execution(trial.key, fail_epoch, ctx.faults.kill_in_save),
@@ -105,6 +105,6 @@ def job_request(job: PretrainJob, ctx: RunContext) -> TrialRequest:
     return TrialRequest(
         config=job.config,
         execution=ctx.execution(job.key),
-        name=f"pretrain/{job.stage}/{job.backbone}/{tasks_tag(job.tasks)}",
-        tags=_tags(ctx, job.config, job.stage),
+        name=f"pretrain/{job.config.stage}/{job.config.backbone}/{tasks_tag(job.config.tasks)}",
+        tags=_tags(ctx, job.config, job.config.stage),
     )

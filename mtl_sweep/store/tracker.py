@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mtl_core import contract as C
 from mtl_core.runs import finished_runs, iter_runs
+from mtl_sweep.store.runs_read import ClientReader, Reader, SqlReader
 from mtl_sweep.store.ui_link import EXPERIMENT_TAGS
 
 if TYPE_CHECKING:
@@ -72,20 +74,25 @@ class Tracker:
         """Every run matching the filter, following search_runs' page tokens."""
         return iter_runs(self.client, experiment_ids, filter_string)
 
+    @cached_property
+    def reader(self) -> Reader:
+        """The fast reader of finished work: plain SQL where the store allows it, else this
+        tracker's client (see runs_read.py)."""
+        return SqlReader.open(self.uri) or ClientReader(self.uri, self.client)
+
     def finished_job_keys(self, keys: list[str]) -> set[str]:
         """Which pretraining-job keys have a FINISHED run in any experiment."""
         if not keys:
             return set()
-        exps = self.all_experiment_ids()
-        return {k for k in keys if self.finished_run(k, C.KIND_PRETRAIN, exps) is not None}
+        experiments = list(self.reader.experiments())
+        return self.reader.finished_keys(experiments, C.KIND_PRETRAIN) & set(keys)
 
     def finished_keys(self, experiment: str) -> set[str]:
         """Keys of trials and pretraining jobs with a FINISHED run in the experiment."""
         exp_id = self.experiment_id(experiment)
         if exp_id is None:
             return set()
-        filt = f"attributes.status = 'FINISHED' and tags.`{C.KEY}` != ''"
-        return {r.data.tags[C.KEY] for r in self.runs([exp_id], filt) if C.KEY in r.data.tags}
+        return self.reader.finished_keys([exp_id], None)
 
     def finished_runs(
         self, key: str, kind: str, experiment_ids: list[str] | None = None
@@ -125,7 +132,7 @@ class Tracker:
     def close_stale(self, experiment_id: str, sweep: str) -> int:
         """Mark child runs left RUNNING by a dead driver as KILLED; returns how many.
 
-        Only one driver may run a given sweep at a time (documented in the README).
+        Only one driver may run a given sweep at a time (docs/cli.md, `mtl-sweep run`).
         """
         filt = f"attributes.status = 'RUNNING' and tags.`{C.SWEEP}` = '{sweep}'"
         n = 0
