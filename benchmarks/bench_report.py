@@ -48,11 +48,15 @@ import json, resource, sys, time
 T = time.perf_counter()
 sys.path.insert(0, {repo!r})
 """
+# Peak RSS is the kernel's VmHWM: ru_maxrss would start at the bench's own size (the
+# child is forked from it before it execs python).
 EPILOGUE = """
 use = resource.getrusage(resource.RUSAGE_SELF)
 now = time.perf_counter()
 out = {"total": now - T, "timed": now - t0, "cpu": use.ru_utime + use.ru_stime, "n": n}
-print(json.dumps({**out, "rss_mib": use.ru_maxrss / 1024}))
+with open("/proc/self/status") as status:
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({**out, "rss_mib": hwm / 1024}))
 """
 SNIPPETS = {
     "baseline": """\

@@ -214,18 +214,17 @@ class SqlReader:
         )
         with self.engine.connect() as conn, _gc_paused():
             order = list(_rows(conn, head))
+            strings: dict[str, str] = {}  # one object per distinct key or value
             tags: dict[str, dict[str, str]] = {r[0]: {} for r in order}
-            params: dict[str, dict[str, str]] = {r[0]: {} for r in order}
             metrics: dict[str, dict[str, float]] = {r[0]: {} for r in order}
             for run_id, key, value in _rows(conn, tag_stmt):
-                tags[run_id][key] = value
-            for run_id, key, value in _rows(conn, param_stmt):
-                params[run_id][key] = value
+                tags[run_id][strings.setdefault(key, key)] = strings.setdefault(value, value)
+            params = _shared_params(_rows(conn, param_stmt))
             for run_id, key, value, is_nan in _rows(conn, metric_stmt):
                 # MLflow stores a NaN as 0 with is_nan set, and hands it back as NaN.
-                metrics[run_id][key] = math.nan if is_nan else value
+                metrics[run_id][strings.setdefault(key, key)] = math.nan if is_nan else value
         return [
-            RunData(i, str(e), s, start, end, tags[i], params[i], metrics[i])
+            RunData(i, str(e), s, start, end, tags[i], params.get(i, {}), metrics[i])
             for i, e, s, start, end in order
         ]
 
@@ -265,6 +264,38 @@ class SqlReader:
             header = f.read(28)  # bytes 24-27: the file change counter
         parts.append(header[24:28].hex())
         return "|".join(parts)
+
+
+def _shared_params(rows: Iterator[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    """run id -> its params, one dict shared by the runs that logged the same params.
+
+    The runs of a sweep log few distinct param sets (the seeds of a cell log the same
+    config), and one dict per run would hold millions of equal strings. A store returns a
+    run's params together (the join reads them by run id); a run whose params come in
+    several pieces still gets them all.
+    """
+    shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    out: dict[str, dict[str, str]] = {}
+
+    def keep(run_id: str, items: list[tuple[str, str]]) -> None:
+        found = tuple(items)
+        params = shared.get(found)
+        if params is None:
+            params = shared[found] = dict(found)
+        if run_id in out:  # a run's rows in pieces: not shared any more
+            params = {**out[run_id], **params}
+        out[run_id] = params
+
+    current, items = None, []
+    for run_id, key, value in rows:
+        if run_id != current:
+            if current is not None:
+                keep(current, items)
+            current, items = run_id, []
+        items.append((key, value))
+    if current is not None:
+        keep(current, items)
+    return out
 
 
 def _rows(conn: sa.Connection, stmt: Any) -> Iterator[tuple[Any, ...]]:
