@@ -19,9 +19,10 @@ import torch
 
 from mtl_core.tasks import NUM_CLASSES, TASKS
 from trainables.affinity import SCOPES, AffinityProbe
-from trainables.data import Batch
-from trainables.loop import StepContext, train_one_epoch
+from trainables.batches import Batch
+from trainables.loop import train_one_epoch
 from trainables.models import build_model
+from trainables.step import StepContext
 from trainables.trainable import resolve_device
 from trainables.weighting import build_weighting
 

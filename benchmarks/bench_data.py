@@ -25,9 +25,12 @@ import torchvision
 from PIL import Image
 from tabulate import tabulate
 
-from trainables.data import MultiSourceBatches, augment, load_split, resolve_source
-from trainables.data.decode import decode_file
-from trainables.data.loaders import get_loader
+from mtl_data.cache import load_split
+from mtl_data.decode import decode_file
+from mtl_data.loaders import get_loader
+from mtl_data.source import resolve_source
+from trainables.augmentation import augment
+from trainables.batches import MultiSourceBatches
 
 
 def jpeg_epoch(paths: list[str], size: int, batch: int) -> float:

@@ -92,6 +92,8 @@ def cli(tree: Path | None) -> list[str]:
 def measure(args: argparse.Namespace, code: str, tree: Path | None) -> Measured:
     """Run the spec once with a fresh store, cache and Tune folder, with the code of the
     worktree `tree` (None: this checkout)."""
+    # Over 60 lines on purpose: one timed run, start to end, so every clock it reads sits
+    # beside the step it times.
     from mlflow import MlflowClient
 
     from mtl_sweep.spec.load import load_spec

@@ -29,7 +29,7 @@ CHILD = """
 import hashlib, json, shutil, sys, tempfile, time
 from pathlib import Path
 from mtl_core.sources import SyntheticSource
-from trainables.data.synthetic.write import write_synthetic
+from mtl_data.synthetic.write import write_synthetic
 
 if __name__ == "__main__":
     knobs, workers = json.loads(sys.argv[1]), int(sys.argv[2])
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--before", metavar="REV", help="also time git revision REV's generator")
     args = parser.parse_args()
     from mtl_core.sources import SyntheticSource
-    from trainables.data.synthetic.write import synthetic_jobs
+    from mtl_data.synthetic.write import synthetic_jobs
 
     knobs = source_of(args.spec)
     faces = sum(n for _, _, n in synthetic_jobs(SyntheticSource(**knobs)))

@@ -223,7 +223,9 @@ def _pinned(work: Path, size: int) -> bool:
     """Whether prefetched batches from the trial's cache land in pinned memory."""
     import numpy as np
 
-    from trainables.data import CachedSplit, MultiSourceBatches, prefetch
+    from mtl_data.cache import CachedSplit
+    from trainables.batches import MultiSourceBatches
+    from trainables.prefetch import prefetch
 
     images = np.zeros((8, size, size, 3), np.uint8)
     labels = {t: np.zeros(8, np.float32) for t in ("age", "gender", "emotion", "smile")}

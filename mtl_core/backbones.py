@@ -58,7 +58,7 @@ class ReferenceModel:
 
 REFERENCE_MODELS: Registry[ReferenceModel] = Registry("reference model")
 # DEX (Rothe et al.): VGG-16 with a softmax over ages 0..100, predicting the expectation.
-# "-style": our crops are not the paper's 40% margin around detected faces (README).
+# "-style": our crops are not the paper's 40% margin around detected faces (docs/spec.md).
 REFERENCE_MODELS.add(
     "dex",
     "trainables.models.reference:build_dex",

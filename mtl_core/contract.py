@@ -1,4 +1,4 @@
-"""The MLflow run contract (DESIGN.md): tag, param and metric names others rely on.
+"""The MLflow run contract (docs/design.md): tag, param and metric names others rely on.
 
 Plain constants and pure helpers, so the report, the runner and the trainables agree
 without importing each other (or mlflow).
@@ -26,7 +26,7 @@ WEIGHTING = "mtl_sweep.weighting"  # fixed, uncertainty, dwa, gradnorm
 SEED = "mtl_sweep.seed"
 ERROR = "mtl_sweep.error"  # on FAILED runs: the error text
 PARENT = "mlflow.parentRunId"
-# Extensions beyond DESIGN.md's table (readers must not require them).
+# Extensions beyond the contract's core tags (docs/design.md; readers must not require them).
 LABEL = "mtl_sweep.label"  # reference-model label, e.g. DEX
 PRETRAIN_KEY = "mtl_sweep.pretrain_key"  # key of the pretraining job a trial started from
 SUPERSEDED_BY = "mtl_sweep.superseded_by"  # set on a FINISHED run replaced by --rerun

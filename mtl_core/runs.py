@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mtl_core import contract as C
+import mtl_core.contract as C
 
 if TYPE_CHECKING:
     from mlflow.entities import Run

@@ -159,7 +159,7 @@ class GradNormSpec(Strict):
 
 
 class BudgetSpec(Strict):
-    """How much training each trial gets (README "Training budgets").
+    """How much training each trial gets (docs/budgets.md).
 
     `matched` (the default): every trial runs the same number of optimizer steps S, and each
     step draws `train.batch_size` images from every source the trial reads, so a task sees

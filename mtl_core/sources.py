@@ -141,42 +141,42 @@ class SourceKind:
     display: str  # dataset name in report headings
 
 
-# Every kind, with its loader (a `trainables.data.loaders.base.Loader` subclass). The
+# Every kind, with its loader (a `mtl_data.loaders.base.Loader` subclass). The
 # synthetic kind's target is its generator: it writes the real formats, read by their loaders.
 SOURCES: Registry[SourceKind] = Registry("data source kind")
 SOURCES.add(
     "synthetic",
-    "trainables.data.synthetic.write:ensure_synthetic",
+    "mtl_data.synthetic.write:ensure_synthetic",
     SourceKind(SyntheticSource, TASKS, "synthetic"),
 )
 SOURCES.add(
     "chalearn",
-    "trainables.data.loaders.chalearn:ChalearnLoader",
+    "mtl_data.loaders.chalearn:ChalearnLoader",
     SourceKind(ChalearnSource, ("age",), "ChaLearn 2016"),
 )
 SOURCES.add(
     "imdb_wiki",
-    "trainables.data.loaders.imdb_wiki:ImdbWikiLoader",
+    "mtl_data.loaders.imdb_wiki:ImdbWikiLoader",
     SourceKind(ImdbWikiSource, ("age", "gender"), "IMDB-WIKI"),
 )
 SOURCES.add(
     "fer2013",
-    "trainables.data.loaders.fer2013:Fer2013Loader",
+    "mtl_data.loaders.fer2013:Fer2013Loader",
     SourceKind(Fer2013Source, ("emotion",), "FER2013"),
 )
 SOURCES.add(
     "celeba",
-    "trainables.data.loaders.celeba:CelebALoader",
+    "mtl_data.loaders.celeba:CelebALoader",
     SourceKind(CelebASource, ("gender", "smile"), "CelebA"),
 )
 SOURCES.add(
     "csv",
-    "trainables.data.loaders.csv_labels:CsvLoader",
+    "mtl_data.loaders.csv_labels:CsvLoader",
     SourceKind(CsvSource, ("gender", "smile"), "CSV"),
 )
 SOURCES.add(
     "genki",
-    "trainables.data.loaders.genki:GenkiLoader",
+    "mtl_data.loaders.genki:GenkiLoader",
     SourceKind(GenkiSource, ("smile",), "GENKI-4K"),
 )
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mtl_core import contract as C
+import mtl_core.contract as C
 from mtl_core.settings import TrainSettings
 from mtl_core.sources import SYNTHETIC_FORMAT, Source
 
@@ -124,6 +124,16 @@ class TrialConfig:
     def role(self, task: str) -> str:
         """The format role a task's source is read in: the task, or "pretrain" for a job."""
         return "pretrain" if self.is_pretrain else task
+
+    @property
+    def budget_reference(self) -> tuple[Source, str] | None:
+        """The source and format role whose train split sizes a matched budget given in
+        epochs (mtl_core/budget.py); None when the budget gives its steps or is per_epoch."""
+        budget = self.train.budget
+        if not self.matched or budget.steps is not None:
+            return None
+        assert self.budget_source is not None and budget.reference is not None
+        return self.budget_source, "pretrain" if self.is_pretrain else budget.reference
 
 
 def train_identity(train: TrainSettings, tasks: tuple[str, ...], weighting: str) -> dict[str, Any]:

@@ -1,16 +1,17 @@
 """Budgets at expansion: the reference split a matched budget is sized by, and what a
 trial's budget will be, known before anything runs (for `mtl-sweep plan`).
 
-The trainable computes the same numbers from the data it loads and logs them as
-`budget/*` metrics; here they come from the spec alone, so they are known only where the
-spec gives the split sizes (synthetic sources) or the step count (`budget.steps`).
+The rule itself is mtl_core/budget.py. The trainable applies it to the data it loads and
+logs `budget/*` metrics; here it gets the sizes from the spec alone, so the numbers are
+known only where the spec gives the split sizes (synthetic sources) or the step count
+(`budget.steps`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from mtl_core.budget import trial_budget
 from mtl_core.settings import TrainSettings
 from mtl_core.sources import Source, SyntheticSource, absolute_source
 from mtl_core.trial import TrialConfig
@@ -30,35 +31,15 @@ def _train_size(source: Source | None) -> int | None:
 
 def planned_budget(config: TrialConfig) -> PlannedBudget:
     """The budget `config` will train with, as far as the spec tells (see module docstring)."""
-    t = config.train
-    if config.is_pretrain and t.budget.steps is None:
+    if config.is_pretrain and config.train.budget.steps is None:
         # A stage reads the IMDB-WIKI-format set: its train split is what is left after
         # the held-out split and the cleaning, known only once the data are read.
         return PlannedBudget(None, dict.fromkeys(config.tasks))
-    groups = list(config.source_groups().values())  # tasks that share one source
-    if config.matched:
-        steps = t.budget.steps
-        if steps is None:
-            n_ref = _train_size(config.budget_source)
-            steps = None if n_ref is None else math.ceil(t.epochs * n_ref / t.batch_size)
-        per_step = t.batch_size
-        images = {task: None if steps is None else steps * per_step for task in config.tasks}
-        return PlannedBudget(steps, images)
-    # per_epoch: the batch is split across sources; an epoch is set by data.epoch_rule.
-    base, extra = divmod(t.batch_size, len(groups))
-    shares = [base + (1 if i < extra else 0) for i in range(len(groups))]
+    groups = config.source_groups().values()
     sizes = [_train_size(config.sources[g[0]]) for g in groups]
-    if any(n is None for n in sizes):
-        return PlannedBudget(None, dict.fromkeys(config.tasks))
-    if config.epoch_rule == "longest" or len(groups) == 1:
-        per_epoch = max(math.ceil(n / b) for n, b in zip(sizes, shares, strict=True))
-    else:
-        per_epoch = math.ceil(sum(sizes) / t.batch_size)
-    if t.steps_per_epoch:
-        per_epoch = min(per_epoch, t.steps_per_epoch)
-    steps = t.epochs * per_epoch
-    images = {task: steps * b for g, b in zip(groups, shares, strict=True) for task in g}
-    return PlannedBudget(steps, images)
+    reference = config.budget_reference
+    budget = trial_budget(config, sizes, _train_size(reference[0]) if reference else None)
+    return PlannedBudget(budget.steps, budget.images)
 
 
 def with_reference(train: TrainSettings, reference: str) -> TrainSettings:

@@ -3,7 +3,7 @@
 RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is what keeps every Ray address on loopback, but with
 it `ray start --address` refuses to start a worker node (a guard meant for Windows and
 macOS). This runs the same command with that one check lifted, so the cluster test can run
-the README's worker command without any traffic leaving 127.0.0.1.
+the worker command of docs/scale-out.md without any traffic leaving 127.0.0.1.
 
     python tests/ray_loopback.py start --address=127.0.0.1:6379 [...]
 """

@@ -12,10 +12,11 @@ from torch import Tensor, nn
 from mtl_core import contract as C
 from mtl_core.settings import AugmentSpec
 from trainables.affinity import AffinityProbe, lookahead_affinity
-from trainables.data import Batch
-from trainables.loop import StepContext, masked_losses, train_one_epoch
+from trainables.batches import Batch
+from trainables.loop import train_one_epoch
 from trainables.models.heads import AgeRegression, Classifier
 from trainables.models.multitask import MultiTaskNet
+from trainables.step import StepContext, masked_losses
 from trainables.weighting import build_weighting
 
 TASKS = ("age", "gender")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("mtl_core", "mtl_sweep", "trainables")
+PACKAGES = ("mtl_core", "mtl_data", "mtl_sweep", "trainables")
 
 
 def _imports(path: Path) -> set[str]:
@@ -48,15 +48,31 @@ def _module_graph() -> dict[str, set[str]]:
     }
 
 
-def test_trainables_import_only_the_core():
-    arrows = {
+def _foreign_arrows(package: str, allowed: tuple[str, ...]) -> set[tuple[str, str]]:
+    """Arrows from `package`'s modules to any package other than itself and `allowed`."""
+    return {
         (mod, dep)
         for mod, deps in _module_graph().items()
-        if mod.startswith("trainables")
+        if mod.split(".")[0] == package
         for dep in deps
-        if dep.split(".")[0] not in ("trainables", "mtl_core")
+        if dep.split(".")[0] not in (package, *allowed)
     }
-    assert not arrows
+
+
+def test_trainables_import_only_the_core_and_the_data_layer():
+    assert not _foreign_arrows("trainables", ("mtl_core", "mtl_data"))
+
+
+def test_the_data_layer_imports_only_the_core():
+    assert not _foreign_arrows("mtl_data", ("mtl_core",))
+
+
+def test_the_data_layer_loads_no_torch():
+    code = (
+        "import sys, mtl_data.source, mtl_data.cache, mtl_data.check, mtl_data.synthetic.write\n"
+        "assert 'torch' not in sys.modules, 'torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 def test_the_core_imports_neither_half():
@@ -132,6 +148,26 @@ def test_no_module_level_import_cycle():
                 deps.update(f"{node.module}.{a.name}" for a in node.names)
         graph[name] = {d for d in deps if d in modules and d != name}
     assert _find_cycle(graph) is None
+
+
+def test_no_import_cycle_counting_lazy_and_type_checking_imports():
+    """Every arrow: module level, inside functions and under TYPE_CHECKING. An import that
+    only works inside a function is a cycle in disguise."""
+    assert _find_cycle(_module_graph()) is None
+
+
+def test_no_module_imports_its_own_package_init():
+    """A package's modules import its data model, never its `__init__` (which may import
+    them back): `from pkg import sub` names `pkg`, `import pkg.sub` does not."""
+    graph = _module_graph()
+    packages = {m for m in graph if (REPO / m.replace(".", "/") / "__init__.py").exists()}
+    arrows = {
+        (mod, dep)
+        for mod, deps in graph.items()
+        for dep in deps
+        if dep in packages and mod.startswith(dep + ".") and mod.rsplit(".", 1)[0] == dep
+    }
+    assert not arrows
 
 
 def test_find_cycle_finds_one():

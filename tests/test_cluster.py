@@ -3,7 +3,7 @@ database backend, and the smoke sweep through `--address` and an http:// trackin
 The server is killed mid-sweep and restarted, a case of the fault matrix (issue 13): the
 trials' logging waits it out, and nothing is lost or duplicated.
 
-The commands come from the README's cluster block, so the README stays true.
+The commands come from the cluster block of docs/scale-out.md, so that page stays true.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from .e2e import SMOKE, Sandbox, runs, stop_ray_under, wait_for_checkpoint
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 
-def readme_cluster_commands() -> list[str]:
-    """The README's cluster commands, in order, with comments dropped."""
-    text = (REPO / "README.md").read_text()
+def documented_cluster_commands() -> list[str]:
+    """The cluster commands of docs/scale-out.md, in order, with comments dropped."""
+    text = (REPO / "docs" / "scale-out.md").read_text()
     block = re.search(r"<!-- cluster-commands -->\s*```bash\n(.*?)```", text, re.S)
-    assert block, "README has no cluster-commands block"
+    assert block, "docs/scale-out.md has no cluster-commands block"
     return [ln for ln in block.group(1).splitlines() if ln.strip() and not ln.startswith("#")]
 
 
@@ -62,7 +62,7 @@ def wait_http(url: str, timeout: float) -> None:
 
 
 def test_smoke_sweep_on_a_ray_cluster_with_an_mlflow_server_that_restarts(tmp_path):
-    head, worker, server, sweep = readme_cluster_commands()
+    head, worker, server, sweep = documented_cluster_commands()
     ray_port, mlflow_port = free_port(), free_port()
 
     def concrete(cmd: str) -> list[str]:

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.data import Batch, CachedSplit, MultiSourceBatches, augment, eval_batches
-from trainables.data.source import ResolvedSource
+from mtl_data.cache import CachedSplit
+from mtl_data.source import ResolvedSource
+from trainables.augmentation import augment
+from trainables.batches import Batch, MultiSourceBatches, eval_batches
 
 TASKS = ("age", "gender", "emotion", "smile")
 

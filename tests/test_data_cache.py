@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainables.data import load_split
-from trainables.data.atomic import build_once, is_built
-from trainables.data.cache import build_cache, cache_path
-from trainables.data.decode import square_region
-from trainables.data.loaders import get_loader
-from trainables.data.source import ResolvedSource
+from mtl_data.atomic import build_once, is_built
+from mtl_data.cache import build_cache, cache_path, load_split
+from mtl_data.decode import square_region
+from mtl_data.loaders import get_loader
+from mtl_data.source import ResolvedSource
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,13 +87,13 @@ def test_dropped_rows_are_cut_from_a_valid_npy(tmp_path: Path) -> None:
 CONCURRENT = """
 import contextlib, hashlib, json, sys, time
 from pathlib import Path
-import trainables.data.atomic
-from trainables.data import load_split
-from trainables.data.source import ResolvedSource
+import mtl_data.atomic
+from mtl_data.cache import load_split
+from mtl_data.source import ResolvedSource
 
 root, cache, go, lock = sys.argv[1:5]
 if lock == "nolock":  # as on a file system where locks do not hold: only the rename protects
-    trainables.data.atomic.FileLock = lambda path: contextlib.nullcontext()
+    mtl_data.atomic.FileLock = lambda path: contextlib.nullcontext()
 while not Path(go).exists():
     time.sleep(0.002)
 out = {}

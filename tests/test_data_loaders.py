@@ -19,9 +19,10 @@ from PIL import Image
 
 from mtl_core.errors import DataError
 from mtl_core.sources import SOURCE_TASKS
-from trainables.data import load_split, resolve_source
-from trainables.data.loaders import get_loader, list_loaders
-from trainables.data.loaders.imdb_wiki import imdb_age
+from mtl_data.cache import load_split
+from mtl_data.loaders import get_loader, list_loaders
+from mtl_data.loaders.imdb_wiki import imdb_age
+from mtl_data.source import resolve_source
 
 from .hostile import cell  # a MATLAB cell array, as scipy.io writes one
 
@@ -424,7 +425,7 @@ def test_genki_reads_smile_with_a_seeded_split(tmp_path: Path) -> None:
 def test_an_unclosed_quote_is_an_error_even_past_the_field_limit(tmp_path):
     # The swallowed rows hit the csv field limit first, and were counted as one over-long
     # row (FER2013's path), the thousands of rows in it in no count.
-    from trainables.data.loaders.tabular import read_rows
+    from mtl_data.loaders.tabular import read_rows
 
     path = tmp_path / "labels.csv"
     rows = [f"img{i}.jpg,{'7' * 100}" for i in range(3000)]

@@ -14,12 +14,13 @@ import pytest
 
 from mtl_core.sources import SyntheticSource
 from mtl_core.tasks import EMOTIONS
-from trainables.data import load_split, resolve_source
-from trainables.data.parallel import default_workers
-from trainables.data.synthetic.attributes import HAPPY, draw_labels, draw_look
-from trainables.data.synthetic.expressions import EXPRESSIONS
-from trainables.data.synthetic.render import render_face
-from trainables.data.synthetic.write import CELEBA_ATTRIBUTES, write_synthetic
+from mtl_data.cache import load_split
+from mtl_data.parallel import default_workers
+from mtl_data.source import resolve_source
+from mtl_data.synthetic.attributes import HAPPY, draw_labels, draw_look
+from mtl_data.synthetic.expressions import EXPRESSIONS
+from mtl_data.synthetic.render import render_face
+from mtl_data.synthetic.write import CELEBA_ATTRIBUTES, write_synthetic
 
 SPLITS = ("train", "val", "test")
 SMALL = SyntheticSource(train=6, val=3, test=4, pretrain=160, seed=3)
@@ -176,7 +177,7 @@ PINNED_PIXELS = "c2b4572fd43eae9491b4e8716c8d18047ec2e825bce556d3d1fb7f6cd17fb22
 
 
 def test_rendered_pixels_are_pinned_to_the_generator_version() -> None:
-    from trainables.data.synthetic.write import GENERATOR_VERSION
+    from mtl_data.synthetic.write import GENERATOR_VERSION
 
     h = hashlib.sha256()
     for i in range(12):
@@ -192,7 +193,7 @@ UNGUARDED_SCRIPT = """
 import sys
 from pathlib import Path
 from mtl_core.sources import SyntheticSource
-from trainables.data.synthetic.write import ensure_synthetic
+from mtl_data.synthetic.write import ensure_synthetic
 
 # No `if __name__ == "__main__":`: each spawned renderer runs this line again.
 source = SyntheticSource(train=512, val=4, test=4, pretrain=4, seed=0)

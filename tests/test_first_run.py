@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mtl_data.progress_bar import PlainBar, progress_bar
+from mtl_data.synthetic.pool import CHUNK, Stopped
+from mtl_data.synthetic.write import write_synthetic
 from mtl_sweep.spec.schema import SyntheticSource
 from mtl_sweep.store.ui_link import EXPERIMENT_KIND_TAG, runs_view_url, ui_hint
-from trainables.data.synthetic.pool import CHUNK, Stopped
-from trainables.data.synthetic.write import write_synthetic
-from trainables.progress_bar import PlainBar, progress_bar
 
 # More than one chunk in some splits, and partial last chunks.
 CHUNKED = SyntheticSource(train=CHUNK + 6, val=3, test=2, pretrain=CHUNK + 1, seed=11)
@@ -78,7 +78,9 @@ def test_the_ui_hint_opens_the_runs_view() -> None:
     url = runs_view_url("http://127.0.0.1:5000/", "7")
     assert url == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
     lines = ui_hint("sqlite:////tmp/a b/mlflow.db", "7")
-    assert lines[0] == "MLflow UI: mlflow ui --backend-store-uri 'sqlite:////tmp/a b/mlflow.db'"
+    assert lines[0] == (
+        "MLflow UI: mlflow ui --backend-store-uri 'sqlite:////tmp/a b/mlflow.db' --port 5000"
+    )
     assert lines[1].endswith(url)
     assert ui_hint("http://mlflow:5000", "3") == [
         "MLflow UI: http://mlflow:5000/#/experiments/3/runs?workflowType=machine_learning"

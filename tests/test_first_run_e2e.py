@@ -70,5 +70,10 @@ def test_a_first_run_to_a_log_file(tmp_path) -> None:
 
     exp = MlflowClient(box.uri).get_experiment_by_name("smoke")
     assert exp.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
-    assert f"MLflow UI: mlflow ui --backend-store-uri {box.uri}\n" in text
-    assert runs_view_url("http://127.0.0.1:5000", exp.experiment_id) in text
+    ui = re.search(
+        rf"MLflow UI: mlflow ui --backend-store-uri {re.escape(box.uri)} --port (\d+)\n", text
+    )
+    assert ui, text
+    assert runs_view_url(f"http://127.0.0.1:{ui.group(1)}", exp.experiment_id) in text
+    assert f"report: mtl-sweep report --tracking-uri {box.uri} -e smoke -s smoke" in text
+    assert re.search(r"already done 0; \d+\.\d s since the command started", text), text

@@ -9,10 +9,10 @@ import json
 import pandas as pd
 import pytest
 
+import mtl_sweep.report.groupings as G
 from mtl_core import contract as C
 from mtl_sweep.report import build_report, render_report
-from mtl_sweep.report import groupings as G
-from mtl_sweep.report.grouping_analysis import Grouping
+from mtl_sweep.report.model import Grouping
 
 from .test_report import Study, empty_store, md_table, report_cli, uri  # noqa: F401
 

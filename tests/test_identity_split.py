@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from trainables.data.manifest import grouped_split, seeded_split
+from mtl_data.manifest import grouped_split, seeded_split
 
 from .hostile import cell  # a MATLAB cell array, as scipy.io writes one
 from .test_data_loaders import SPLITS, imdb_entry, jpeg, load_all
@@ -87,9 +87,9 @@ def test_grouped_split_of_singletons_sizes_splits_like_the_per_image_split():
 
 
 def test_caches_split_per_image_are_not_reused(tmp_path, monkeypatch):
-    from trainables.data import resolve_source
-    from trainables.data.cache import cache_key
-    from trainables.data.loaders import get_loader
+    from mtl_data.cache import cache_key
+    from mtl_data.loaders import get_loader
+    from mtl_data.source import resolve_source
 
     root = tmp_path / "imdb"
     write_db(root, "imdb", people(3, "imdb"))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mtl_data.cache import load_split
+from mtl_data.source import resolve_source
 from mtl_sweep.expand import expand
 from mtl_sweep.run.requests import RunContext, trial_request
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.store.tracker import Tracker
-from trainables.data import load_split, resolve_source
 from trainables.trainable import run_trial
 
 from .conftest import SWEEPS

@@ -10,7 +10,8 @@ from mtl_sweep.expand import expand
 from mtl_sweep.run.requests import RunContext, trial_request
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.store.tracker import Tracker
-from trainables.data import Batch, MultiSourceBatches, eval_jobs, prefetch
+from trainables.batches import Batch, MultiSourceBatches, eval_jobs
+from trainables.prefetch import prefetch
 from trainables.trainable import run_trial
 
 from .conftest import SWEEPS

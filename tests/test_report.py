@@ -18,8 +18,8 @@ import scipy.stats
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report import build_report, render_report
+from mtl_sweep.report.compare import delta_m, task_gain
 from mtl_sweep.report.render import render
-from mtl_sweep.report.tables import delta_m, task_gain
 
 REAL_DATA = {"age": "chalearn", "gender": "celeba", "emotion": "fer2013", "smile": "celeba"}
 
@@ -247,7 +247,11 @@ def test_cells_are_mean_and_sample_std_over_seeds_with_n_stated_once(uri):
     # Cells of tasks a row did not train stay empty; single-task rows have no weights.
     assert table["ResNet-18-Age"][GENDER] == ""
     assert table["ResNet-18-Age"]["weights"] == table["ResNet-18-Age"]["Δm (%)"] == ""
-    assert "Mean ± sample std over n = 3 seeds." in text
+    # The table says its n; what every table shares is said once, in "How to read this".
+    assert "n = 3 seeds." in text
+    assert text.count("mean ± sample standard deviation") == 1
+    assert text.count("Δm (%) = 100/T") == 1
+    assert text.index("## Findings") < text.index("## How to read this") < text.index(f"## {TITLE}")
     assert "(n=" not in text
     # Δm seed by seed, then its mean and 95% Student-t interval over the seeds.
     mtl = {"age": 4.8, "gender": 0.92, "emotion": 0.55, "smile": 0.87}
@@ -374,7 +378,7 @@ def test_runs_of_other_tools_superseded_runs_and_other_sweeps_are_ignored(uri):
 
 
 def test_the_contract_tags_carry_the_names_design_md_gives_them():
-    # Other tools query these names (DESIGN.md, "The MLflow contract"); a rename breaks them.
+    # Other tools query these names (docs/design.md, the run contract); a rename breaks them.
     assert (C.KIND, C.SWEEP, C.KEY, C.TASKS, C.BACKBONE, C.PRETRAIN, C.WEIGHTING, C.SEED) == (
         "mtl_sweep.kind",
         "mtl_sweep.sweep",
@@ -508,7 +512,7 @@ def test_every_format_parses_back(uri):
 
     page = render(report, "html")
     # The table, then its paired differences.
-    assert page.count("<table>") == 2 and page.count("<caption>") == 2
+    assert page.count("<table>") == 2 and page.count("<details>") == 2  # folded captions
     assert "<b>4.80 ± 0.00</b>" in page
 
 

@@ -223,9 +223,9 @@ def test_paired_statistics_match_scipy(uri, n):
 def test_a_three_seed_report_reads_well(uri):
     log_study(Study(uri), 3)
     text = render_report(uri)
-    assert "Mean ± sample std over n = 3 seeds." in text
-    assert "▲/▼: multi-task significantly better/worse than single-task" in text
-    assert "Holm–Bonferroni over all 3 tests in this report" in text
+    assert "n = 3 seeds." in text
+    assert text.count("▲/▼: significantly better/worse, p (Holm) < 0.05") == 1
+    assert "Holm–Bonferroni over all 3 tests of this report" in text
     assert "Smallest gain detectable with 80% power at n = 3" in text
     cell = by_model(md_table(text, TITLE))[MTL]["Δm (%)"]
     assert cell.count("[") == 1 and cell.endswith("]")  # +x.xx [lo, hi]
@@ -301,9 +301,15 @@ def test_holm_runs_over_the_whole_report_whatever_the_grouping(uri):
         if r["block"] == "multi-task"
         for t in ("age", "gender")
     ]
-    assert split["tests"] == 4
-    want = own_holm([c["p_value"] for _, _, c in cells])
-    assert [c["p_adjusted"] for _, _, c in cells] == pytest.approx(want, rel=1e-9)
+    # One family: the four paired tests and the three pretraining-interaction tests (Δm,
+    # age, gender of the one cell trained with and without pretraining).
+    (inter,) = [f for f in split["findings"] if f["kind"] == "pretraining_interaction"]
+    assert split["tests"] == 4 + 3 == len(cells) + len(inter["contrasts"])
+    want = own_holm(
+        [c["p_value"] for _, _, c in cells] + [c["p_value"] for c in inter["contrasts"]]
+    )
+    assert [c["p_adjusted"] for _, _, c in cells] == pytest.approx(want[:4], rel=1e-9)
+    assert [c["p_adjusted"] for c in inter["contrasts"]] == pytest.approx(want[4:], rel=1e-9)
     one = {
         (r["pretrain"], t): r["paired"][t]["p_adjusted"]
         for r in whole["tables"][0]["rows"]
@@ -330,7 +336,7 @@ def test_csv_and_latex_carry_the_statistics(uri):
     assert pd.isna(csv[csv["block"] == "single-task"].iloc[0]["gender p_value"])
     latex = render_report(uri, fmt="latex")
     assert r"$^{\dagger}$" in latex and r"$^{\ddagger}$" in latex  # ▲ and ▼
-    assert "▲" not in latex and "p $<$ 0.05" in latex
+    assert "▲" not in latex and "p (Holm) $<$ 0.05" in latex
 
 
 def test_alpha_sets_the_level_of_markers_and_intervals(uri, report_cli):

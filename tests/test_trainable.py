@@ -15,9 +15,10 @@ from mtl_sweep.expand import expand
 from mtl_sweep.run.requests import RunContext, trial_request
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.store.tracker import Tracker
-from trainables.data import Batch
-from trainables.loop import NonFiniteLoss, StepContext, masked_losses, train_one_epoch
+from trainables.batches import Batch
+from trainables.loop import NonFiniteLoss, train_one_epoch
 from trainables.models import build_model
+from trainables.step import StepContext, masked_losses
 from trainables.trainable import InjectedFailure, resolve_device, run_trial
 from trainables.weighting import build_weighting
 

@@ -13,7 +13,7 @@ through the trunk per task plus one forward per task.
 `params="last_shared"` steps only the trunk's last weight tensor (the layer GradNorm
 measures task gradients at), and the rest of θ_s stays: the backward then stops at that
 layer and the step touches a fraction of the parameters, for about a fifth of the cost on
-ResNet-18 (README, Benchmarks). It is a proxy for TAG's Z, not TAG's Z: use one scope
+ResNet-18 (docs/benchmarks.md). It is a proxy for TAG's Z, not TAG's Z: use one scope
 throughout a comparison.
 
 The training updates stay bit-identical with the probe on (the test checks it on the CPU):
@@ -35,9 +35,9 @@ from torch.func import functional_call
 
 from mtl_core import contract as C
 from mtl_core.trial import TrialRequest
-from trainables.data import Batch
-from trainables.loop import StepContext, masked_losses
+from trainables.batches import Batch
 from trainables.models.multitask import MultiTaskNet
+from trainables.step import StepContext, masked_losses
 
 Pair = tuple[str, str]  # (i, j): the effect of a step on task i onto task j
 SCOPES = ("trunk", "last_shared")  # train.affinity.params

@@ -21,18 +21,19 @@ from typing import Any
 import numpy as np
 import torch
 
+import trainables.checkpoint as ckpt
 from mtl_core import contract as C
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
-from trainables import checkpoint as ckpt
 from trainables.affinity import AffinityProbe, probe_for
-from trainables.data import prefetch
-from trainables.data.batches import StepBatches
-from trainables.loop import StepContext, evaluate, train_one_epoch
+from trainables.batches import StepBatches
+from trainables.loop import evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
 from trainables.models.multitask import MultiTaskNet
 from trainables.optim import build_optimizer, build_scheduler
+from trainables.prefetch import prefetch
 from trainables.pretrained import fetch_pretrained
+from trainables.step import StepContext
 from trainables.trial_data import TrialData, load_data, resolve_sources
 from trainables.trial_run import TrialRun, config_yaml
 from trainables.weighting import Weighting, build_weighting

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_core.budget import trial_budget
 from mtl_core.errors import DataError
-from mtl_core.sources import Source
 from mtl_core.trial import TrialConfig
-from trainables.data import CachedSplit, MultiSourceBatches, load_split, resolve_source
-from trainables.data.batches import StepBatches
+from mtl_data.cache import CachedSplit, load_split
+from mtl_data.source import resolve_source
+from trainables.batches import MultiSourceBatches, StepBatches
 
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]  # each source's split, and its tasks
 
@@ -94,19 +95,9 @@ def resolve_sources(config: TrialConfig, cache_dir: Path) -> None:
     """
     for task in config.tasks:
         resolve_source(config.sources[task], config.role(task), cache_dir, progress=False)
-    reference = _budget_reference(config)
+    reference = config.budget_reference
     if reference is not None:
         resolve_source(*reference, cache_dir, progress=False)
-
-
-def _budget_reference(config: TrialConfig) -> tuple[Source, str] | None:
-    """The source and role whose train split sizes a matched budget; None when the budget
-    is a fixed step count or per epoch."""
-    t = config.train
-    if not config.matched or t.budget.steps is not None:
-        return None
-    assert config.budget_source is not None and t.budget.reference is not None
-    return config.budget_source, "pretrain" if config.is_pretrain else t.budget.reference
 
 
 def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
@@ -141,25 +132,21 @@ def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
 def _budget(
     config: TrialConfig, train: Parts, cache_dir: Path
 ) -> tuple[MultiSourceBatches | StepBatches, int, float]:
-    """The training batches, the total steps S and the steps of one schedule epoch.
-
-    matched: S = budget.steps, else ceil(epochs x N_ref / batch_size) with N_ref the usable
-    images of the reference task's train split (the same for every trial of the sweep).
-    per_epoch: S = epochs x the trial's own epoch length (see MultiSourceBatches).
-    """
+    """The training batches, the total steps S and the steps of one schedule epoch, by the
+    budget rule of mtl_core/budget.py on the splits this trial loaded."""
     t = config.train
-    if not config.matched:
-        batches = MultiSourceBatches(
-            train, t.batch_size, config.epoch_rule, config.seed, t.steps_per_epoch
-        )
-        return batches, t.epochs * len(batches), float(len(batches))
-    batches = StepBatches(train, t.batch_size, config.seed)
-    total = t.budget.steps
-    reference = _budget_reference(config)
-    if reference is not None:
+    n_ref = None
+    if (reference := config.budget_reference) is not None:
         ref = resolve_source(*reference, cache_dir)
         n_ref = len(load_split(ref, "train", t.image_size, cache_dir))
         if n_ref == 0:
             raise DataError(f"no usable train images in {ref}, which sizes the budget")
-        total = math.ceil(t.epochs * n_ref / t.batch_size)
-    return batches, total, total / t.epochs
+    budget = trial_budget(config, [len(split) for split, _ in train], n_ref)
+    assert budget.steps is not None and budget.steps_per_epoch is not None  # sizes are known
+    if config.matched:
+        batches: MultiSourceBatches | StepBatches = StepBatches(train, t.batch_size, config.seed)
+    else:
+        batches = MultiSourceBatches(
+            train, t.batch_size, config.epoch_rule, config.seed, t.steps_per_epoch
+        )
+    return batches, budget.steps, budget.steps_per_epoch

@@ -1,4 +1,4 @@
-"""One trial's MLflow run, following DESIGN.md's contract.
+"""One trial's MLflow run, following the run contract (docs/design.md).
 
 Uses MlflowClient with explicit run ids (never the fluent active-run state), because a
 reused Ray actor runs many trials in one process. Every call retries transient store

@@ -57,7 +57,7 @@ def _knob_options(func):
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
 def synth(out: str, progress: bool, **knobs: Any) -> None:
     """Render synthetic faces into OUT as ChaLearn, CelebA, FER2013 and IMDB-WIKI data."""
-    from trainables.data.synthetic.write import write_synthetic
+    from mtl_data.synthetic.write import write_synthetic
 
     target = Path(out).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -130,8 +130,11 @@ def check(
     generates a spec's synthetic data on first use. A missing root or file, or a split
     with no usable sample, exits with code 2.
     """
-    from trainables.data.check import check_source, empty_splits
-    from trainables.data.source import resolve_source
+    # Over 60 lines on purpose: a click command that resolves its three inputs (spec,
+    # --source, defaults) and prints per source as it goes; the checking itself is
+    # mtl_data/check.py. Imports wait for the command so the CLI starts fast.
+    from mtl_data.check import check_source, empty_splits
+    from mtl_data.source import resolve_source
 
     if spec is None and not sources:
         raise click.UsageError("give a SPEC, or --source KIND=ROOT (repeatable)")

@@ -45,11 +45,21 @@ def cli() -> None:
 @click.option(
     "--tracking-uri",
     default=None,
-    help="MLflow store to mark finished trials from (default: see README).",
+    help="MLflow store to mark finished trials from (default: see docs/spec.md, tracking).",
 )
 @click.option("--offline", is_flag=True, help="Do not look up finished trials in MLflow.")
+@click.option(
+    "--no-data",
+    is_flag=True,
+    help="Preview without the datasets: an unset ${VAR} in a data source stays as written.",
+)
 def plan(
-    spec: str, overrides: tuple[str, ...], fmt: str, tracking_uri: str | None, offline: bool
+    spec: str,
+    overrides: tuple[str, ...],
+    fmt: str,
+    tracking_uri: str | None,
+    offline: bool,
+    no_data: bool,
 ) -> None:
     """Print the pretraining jobs and trials SPEC expands into, and the counts."""
     from mtl_sweep.commands.plan import render_plan
@@ -58,7 +68,7 @@ def plan(
 
     if offline and tracking_uri is not None:
         raise UserError("--offline reads no tracking store: drop --tracking-uri or --offline")
-    loaded = load_spec(spec, overrides)
+    loaded = load_spec(spec, overrides, no_data=no_data)
     expanded = expand(loaded, spec)
     done: set[str] = set()
     if not offline:
@@ -77,7 +87,9 @@ def plan(
     metavar="ADDR",
     help="Ray cluster to join (default: $RAY_ADDRESS, else a local instance).",
 )
-@click.option("--tracking-uri", default=None, help="MLflow tracking URI (see README).")
+@click.option(
+    "--tracking-uri", default=None, help="MLflow tracking URI (see docs/spec.md, tracking)."
+)
 @click.option(
     "--max-concurrent",
     type=click.IntRange(min=1),

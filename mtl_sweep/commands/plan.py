@@ -21,20 +21,27 @@ def weights_text(trial: Trial) -> str:
 
 
 def summary(plan: Plan) -> str:
-    """One line of counts: trials, reference trials, jobs, and why cells collapsed."""
-    parts = [f"{len(plan.main)} trials in the main grid ({plan.cells} cells"]
+    """One line of counts that adds up: main-grid and reference-model trials, then the sum
+    that makes them (grid cells − excluded + added by include − collapsed, with why),
+    then the pretraining jobs. Include rules add cells to both kinds of trial, so the sum
+    is over all trials."""
+    line = f"{len(plan.main)} trials in the main grid"
+    if plan.reference:
+        line += f" + {len(plan.reference)} reference-model trials"
+    terms = []
     if plan.excluded:
-        parts.append(f", {plan.excluded} excluded")
+        terms.append(f" − {plan.excluded} excluded")
     if plan.included:
-        parts.append(f", {plan.included} added by include")
+        terms.append(f" + {plan.included} added by include")
     n_collapsed = sum(plan.collapsed.values())
     if n_collapsed:
         why = "; ".join(f"{n} {reason}" for reason, n in plan.collapsed.most_common())
-        parts.append(f", {n_collapsed} collapsed: {why}")
-    parts.append(")")
-    parts.append(f" + {len(plan.reference)} reference-model trials")
-    parts.append(f"; {len(plan.jobs)} pretraining job{'' if len(plan.jobs) == 1 else 's'}")
-    return "".join(parts)
+        terms.append(f" − {n_collapsed} collapsed ({why})")
+    if terms:
+        line += f" = {plan.cells} grid cells" + "".join(terms)
+    else:
+        line += f" (the grid's {plan.cells} cells)"
+    return line + f"; {len(plan.jobs)} pretraining job{'' if len(plan.jobs) == 1 else 's'}"
 
 
 def render_plan(plan: Plan, fmt: str = "table", done: Collection[str] = ()) -> str:

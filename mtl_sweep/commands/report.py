@@ -8,7 +8,7 @@ import click
 
 from mtl_core.errors import UserError
 from mtl_core.files import writable_dir
-from mtl_sweep.report import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
+from mtl_sweep.report.model import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
 
 # --out's suffix picks the format when --format is not given.
 SUFFIX_FORMATS: dict[str, str] = {
@@ -59,8 +59,9 @@ SUFFIX_FORMATS: dict[str, str] = {
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE.png",
-    help="Also draw each task's multi-task gain over single-task, with its interval "
-    "(and, where runs logged affinities, the affinity matrix to FILE-affinity.png).",
+    help="Also draw a forest plot: each multi-task cell's paired gain over single-task per "
+    "task, with its interval (and, where runs logged affinities, the affinity matrix to "
+    "FILE-affinity.png).",
 )
 @click.option(
     "--group-by",
@@ -122,14 +123,11 @@ def report(
         out.write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
     if plot_path is not None:
-        from mtl_sweep.report.plot import plot_gains
+        from mtl_sweep.report.document import build_document
+        from mtl_sweep.report.writers.plot import write_plots
 
-        click.echo(f"wrote {plot_gains(built, plot_path)}", err=True)
-        from mtl_sweep.report.grouping_render import plot_affinity
-
-        matrix = plot_path.with_name(f"{plot_path.stem}-affinity{plot_path.suffix}")
-        if plot_affinity(built, matrix) is not None:
-            click.echo(f"wrote {matrix}", err=True)
+        for written in write_plots(build_document(built), plot_path):
+            click.echo(f"wrote {written}", err=True)
 
 
 def _plot_target(path: Path) -> Path:

@@ -1,27 +1,27 @@
 """`mtl-sweep report`: single-task vs multi-task comparison tables rebuilt from MLflow.
 
-The stages: `query` reads one sweep's runs into a pandas frame through the run contract,
-`tables` aggregates them (mean ± std over seeds) and `layout` splits them into tables,
-`compare` pairs multi-task rows with single-task rows by seed (Δm, paired tests, Holm)
-using the pure statistics of `stats`; `render` formats the tables (with `cells`,
-`captions` and `export` for CSV and JSON), `plot` draws the per-task gains with their
-intervals and `command` is the click command.
+The layers, bottom up:
+- `model`: the plain data every module shares (the analysis: Report, Table, Row and their
+  statistics; the document: Section, TextTable, Cell, Figure) and the constants;
+- the analysis: `query` reads one sweep's runs into a pandas frame through the run
+  contract, `tables` aggregates them (mean ± std over seeds) and `layout` splits them into
+  tables, `compare` pairs multi-task rows with single-task rows by seed (Δm, paired tests,
+  Holm) using the pure statistics of `stats`, `budgets` states each table's budget, and
+  `grouping_analysis` (with the selection rules of `groupings`) picks task groupings;
+- the document: `document` lays a Report out as sections (`main_section`,
+  `grouping_section`), with text from `cells` and `captions`;
+- the writers: one per format under `writers/`, with each format's escaping in `markup`;
+  `render` picks the writer.
 
-Importing this package is cheap: mlflow, pandas and matplotlib load on first use.
+Importing this package is cheap: mlflow, pandas and matplotlib load on first use, so the
+two entry points below import their stages when called.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mtl_sweep.report.tables import Report
-
-FORMATS: tuple[str, ...] = ("markdown", "github", "latex", "csv", "html", "json")
-GROUP_KEYS: tuple[str, ...] = ("backbone", "pretrain", "weighting")  # what tables split on
-DEFAULT_GROUP_BY: tuple[str, ...] = ("backbone", "pretrain")  # one table per backbone x pretrain
-DEFAULT_ALPHA = 0.05  # significance level of the paired tests; intervals are 1 - alpha
+from mtl_sweep.report.model import DEFAULT_ALPHA, DEFAULT_GROUP_BY, Report
 
 
 def build_report(
@@ -66,11 +66,4 @@ def render_report(
     return render(build_report(uri, experiment, sweep, group_by, alpha, groupings), fmt)
 
 
-__all__ = [
-    "DEFAULT_ALPHA",
-    "DEFAULT_GROUP_BY",
-    "FORMATS",
-    "GROUP_KEYS",
-    "build_report",
-    "render_report",
-]
+__all__ = ["build_report", "render_report"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.budgets import budget_text
-from mtl_sweep.report.cells import BETTER, MISSING, WORSE, best_rows, gain_unit, shown
+from mtl_sweep.report.cells import gain_unit, shown
 from mtl_sweep.report.compare import detectable
-from mtl_sweep.report.stats import NO_SPREAD, POWER, WILCOXON_MIN_N
-from mtl_sweep.report.tables import MULTI, Report, Row, Table
+from mtl_sweep.report.model import MISSING, MULTI, Convention, Report, Row, Table
+from mtl_sweep.report.stats import NO_SPREAD, POWER
 
 MAX_NOTES = 12  # rows listed in a table's failure footnote before "and N more"
 PLANNED_SEEDS = 3  # what the captions suggest when a table has one seed
@@ -39,39 +39,28 @@ def delta_convention(report: Report) -> str:
     return f"{DELTA_CONVENTION} {delta_interval(report)}"
 
 
+def delta_formula(report: Report) -> Convention:
+    """Δm's formula (with its LaTeX math) and how its interval is made."""
+    return Convention(DELTA_CONVENTION, LATEX_DELTA_CONVENTION, delta_interval(report))
+
+
 def confidence(report: Report) -> str:
     """The intervals' level as text, e.g. `95%`."""
     return f"{100 * (1 - report.alpha):g}%"
 
 
-def caption(table: Table, report: Report, bold: bool = True) -> str:
-    """What the numbers are: seeds and n, units, the best-value mark, the significance
-    markers (Δm's convention is added by each format, with its own math markup)."""
+def caption(table: Table, report: Report) -> str:
+    """What is specific to this table: its seeds, its budget. What every table shares (the
+    units, bold, the markers, Δm, the statistics) is said once, in "How to read this"."""
     n = table.common_n()
     if n is None:
-        parts = ["Mean ± sample std over seeds; n per cell."]
+        parts = ["n per cell."]
+    elif n == 1 and table.has_weights:
+        parts = [_one_seed()]
     elif n == 1:
-        parts = ["One seed per cell (n = 1), so no std."]
+        parts = ["n = 1 (one seed), so no std."]
     else:
-        parts = [f"Mean ± sample std over n = {n} seeds."]
-    units = [
-        *(["accuracies in percent"] if any(c.metric.percent for c in table.columns) else []),
-        *(["Age MAE in years"] if _has(table, "age_mae") else []),
-    ]
-    if units:
-        text = "; ".join(units)
-        parts.append(text[0].upper() + text[1:] + ".")
-    if bold and _any_best(table):
-        parts.append("Best value per column in bold.")
-    tests = [t for r in table.rows if r.block == MULTI for t in r.paired.values()]
-    if any(t.tested for t in tests):
-        parts.append(
-            f"{BETTER}/{WORSE}: multi-task significantly better/worse than single-task "
-            f"(paired t-test over seeds, Holm-adjusted p < {report.alpha:g}; "
-            "see the paired differences)."
-        )
-    if any(t.n == 1 for t in tests):
-        parts.append(_one_seed())
+        parts = [f"n = {n} seeds."]
     budget = budget_text(table)
     if budget:
         parts.append(budget)
@@ -80,38 +69,17 @@ def caption(table: Table, report: Report, bold: bool = True) -> str:
 
 def _one_seed() -> str:
     return (
-        "n = 1: no test (one seed has no spread to test against); "
+        "n = 1: no test and no std (one seed has no spread to test against); "
         f"run at least {PLANNED_SEEDS} seeds for intervals and markers."
     )
 
 
-def _any_best(table: Table) -> bool:
-    return any(best_rows(table, c) for c in table.columns) or bool(best_rows(table, None))
-
-
-def _has(table: Table, metric_name: str) -> bool:
-    return any(c.metric.name == metric_name for c in table.columns)
-
-
 def paired_caption(table: Table, report: Report) -> str:
-    """How the paired-differences table was made and how to read it."""
+    """What is specific to this paired table: its one-seed and no-spread cells, and the
+    smallest gains its n and spread detect (how to read it: "How to read this")."""
     rows = [r for r in table.rows if r.block == MULTI and r.paired]
     tests = [t for r in rows for t in r.paired.values()]
-    parts = [
-        "Each multi-task cell paired by seed with the single-task row of the same backbone, "
-        "pretraining and settings; a seed that either side did not finish is dropped, and n "
-        "counts the pairs. MTL and STL are means over those seeds. Gain = MTL − STL "
-        "(percentage points for accuracies; STL − MTL in years for Age MAE), so + means "
-        f"multi-task is better; {confidence(report)} Student-t interval of the mean gain.",
-    ]
-    if any(t.tested for t in tests):
-        parts.append(
-            f"p: two-sided paired t-test; p (Holm): Holm–Bonferroni over all {report.tests} "
-            f"tests in this report. {BETTER}/{WORSE}: significantly better/worse "
-            f"(p (Holm) < {report.alpha:g})."
-        )
-    if any(t.n >= WILCOXON_MIN_N for t in tests):
-        parts.append(f"p (Wilcoxon): signed-rank check where n ≥ {WILCOXON_MIN_N}, unadjusted.")
+    parts = []
     if any(t.n == 1 for t in tests):
         parts.append(_one_seed())
     if any(t.no_test == NO_SPREAD for t in tests):

@@ -10,11 +10,8 @@ import math
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, Metric
-from mtl_sweep.report.stats import Interval, Paired, Stat
-from mtl_sweep.report.tables import MULTI, Column, Row, Table
+from mtl_sweep.report.model import MISSING, MULTI, Column, Interval, Paired, Row, Stat, Table
 
-MISSING = "—"  # a cell the row trained but has no finished run for
-BETTER, WORSE = "▲", "▼"  # significantly better / worse than single-task (Holm-adjusted)
 DECIMALS: dict[str, int] = {"age_mae": 2, "age_eps": 3}  # shown decimals; accuracies: 1 (%)
 DELTA_DECIMALS = 2
 

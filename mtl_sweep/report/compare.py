@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
+from mtl_sweep.report.model import DEFAULT_ALPHA, Row
 from mtl_sweep.report.stats import (
-    DEFAULT_ALPHA,
     holm_adjust,
     mean_ci,
     min_detectable_difference,
     paired_many,
 )
-
-if TYPE_CHECKING:
-    from mtl_sweep.report.tables import Row
 
 
 def task_gain(task: str, mtl: float, stl: float) -> float:
@@ -54,7 +50,7 @@ def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float]) -> float:
     return sum(task_gain(t, mtl[t], stl[t]) for t in mtl) / len(mtl)
 
 
-def _agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+def configs_agree(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     """Whether two configs agree on every param both have."""
     return all(a[k] == b[k] for k in a.keys() & b.keys())
 
@@ -70,7 +66,7 @@ def baselines(row: Row, singles: Sequence[Row]) -> tuple[dict[str, Row], str]:
             if s.tasks == (task,)
             and s.backbone == row.backbone
             and s.pretrain == row.pretrain
-            and _agrees(s.config, row.config)
+            and configs_agree(s.config, row.config)
         ]
         if len(rows) == 1:
             found[task] = rows[0]
@@ -117,26 +113,42 @@ def _sign(task: str) -> int:
 
 def _attach_delta_m(row: Row, found: Mapping[str, Row], alpha: float) -> None:
     """Δm and per-task gains over the seeds `row` shares with every baseline in `found`."""
-    keys = {t: C.TEST + PRIMARY_METRIC[t].name for t in row.tasks}
+    per_seed = seed_deltas(row, found)
+    if not per_seed:
+        row.delta_note = "no finished seed shared with every single-task row"
+        return
+    row.delta_m = mean_ci(per_seed.values(), 1 - alpha)
+    for t in row.tasks:
+        gains = [task_gain(t, _at(row, t, s), _at(found[t], t, s)) for s in per_seed]
+        row.gains[t] = mean_ci(gains, 1 - alpha)
+
+
+def _key(task: str) -> str:
+    return C.TEST + PRIMARY_METRIC[task].name
+
+
+def _at(row: Row, task: str, seed: int) -> float:
+    return row.values[_key(task)][seed]
+
+
+def seed_deltas(row: Row, found: Mapping[str, Row]) -> dict[int, float]:
+    """Seed -> Δm (%) of `row` against its baselines `found` (task -> single-task row),
+    over the seeds the row shares with every baseline, in seed order."""
+    keys = {t: _key(t) for t in row.tasks}
     shared = set.intersection(
         *(set(row.values.get(keys[t], {})) & set(found[t].values.get(keys[t], {})) for t in keys)
     )
-    if not shared:
-        row.delta_note = "no finished seed shared with every single-task row"
-        return
-    seeds = sorted(shared)
+    return {
+        s: delta_m({t: _at(row, t, s) for t in keys}, {t: _at(found[t], t, s) for t in keys})
+        for s in sorted(shared)
+    }
 
-    def at(r: Row, task: str, seed: int) -> float:
-        return r.values[keys[task]][seed]
 
-    per_seed = [
-        delta_m({t: at(row, t, s) for t in keys}, {t: at(found[t], t, s) for t in keys})
-        for s in seeds
-    ]
-    row.delta_m = mean_ci(per_seed, 1 - alpha)
-    for t in keys:
-        gains = [task_gain(t, at(row, t, s), at(found[t], t, s)) for s in seeds]
-        row.gains[t] = mean_ci(gains, 1 - alpha)
+def seed_gains(row: Row, base: Row, task: str) -> dict[int, float]:
+    """Seed -> signed gain s_t (M - S) of `row` over its single-task row `base` on `task`,
+    in the metric's stored units, over the seeds both finished (what `paired` tests)."""
+    mtl, stl = row.values.get(_key(task), {}), base.values.get(_key(task), {})
+    return {s: _sign(task) * (mtl[s] - stl[s]) for s in sorted(set(mtl) & set(stl))}
 
 
 def detectable(rows: Sequence[Row], alpha: float) -> dict[str, tuple[int, float]]:

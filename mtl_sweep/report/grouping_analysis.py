@@ -16,74 +16,31 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
+import pandas as pd
+
+import mtl_sweep.report.groupings as G
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
-from mtl_sweep.report import groupings as G
-from mtl_sweep.report.tables import MULTI, SINGLE, Report, Row, Stat, Table, task_gain
-
-if TYPE_CHECKING:
-    import pandas as pd
+from mtl_sweep.report.compare import configs_agree, task_gain
+from mtl_sweep.report.model import (
+    FINISHED,
+    MULTI,
+    SINGLE,
+    AffinityChoice,
+    Grouping,
+    Report,
+    Row,
+    Selection,
+    Served,
+    Stat,
+    Table,
+)
+from mtl_sweep.report.tables import ROW_KEYS, resolve_outcomes
 
 SeedValues = dict[int, float]
-RowKey = tuple[object, ...]
-
-
-@dataclass(frozen=True)
-class Served:
-    """How one task is served in a selection."""
-
-    task: str
-    network: G.Subset
-    basis: str  # G.MEASURED, G.ESTIMATED or G.SINGLE
-    gain: float  # % against the task's single-task result (seed means)
-    metric: float  # the served metric in stored units; implied by the gain when estimated
-
-
-@dataclass(frozen=True)
-class Selection:
-    """One selection of at most k networks, scored on the measured cells."""
-
-    k: int
-    networks: tuple[G.Subset, ...]
-    bases: tuple[str, ...]  # each network's G.MEASURED, G.ESTIMATED or G.SINGLE
-    score: Stat  # mean over tasks of the served gain (%); Δm against all single-task
-    vs_all: float | None  # score minus the one all-task network's score (percentage points)
-    served: tuple[Served, ...]
-
-    @property
-    def estimated(self) -> bool:
-        """Whether the selection has an estimated (not trained) network."""
-        return G.ESTIMATED in self.bases
-
-
-@dataclass(frozen=True)
-class AffinityChoice:
-    """TAG's selection of at most k networks, with its measured score where one exists."""
-
-    k: int
-    networks: tuple[G.Subset, ...]
-    affinity: float  # mean over tasks of the affinity onto each task from its group
-    measured: Selection | None  # the same networks scored on the cells (or their estimates)
-
-
-@dataclass
-class Grouping:
-    """The grouping analysis of one scope."""
-
-    title: str
-    tasks: tuple[str, ...]
-    measured: list[Selection]  # best per k from trained networks only
-    estimated: list[Selection]  # per k, where a selection with an estimated network wins
-    all_task: Selection | None  # one network on every task (measured, else estimated)
-    affinity: dict[G.Pair, Stat] = field(default_factory=dict)  # Z(i→j), mean over seeds
-    affinity_row: str = ""  # the row whose runs logged the affinities
-    affinity_params: str = ""  # what their lookahead stepped (train.affinity.params)
-    by_affinity: list[AffinityChoice] = field(default_factory=list)
-    spearman: tuple[float, float, int] | None = None  # rho, p, n: affinity vs pair gain
-    notes: list[str] = field(default_factory=list)
+RowKey = tuple[object, ...]  # Row.ident: the ROW_KEYS values of its runs
 
 
 def attach_groupings(report: Report, runs: pd.DataFrame | None, force: bool | None) -> None:
@@ -110,7 +67,7 @@ def scopes(table: Table) -> list[tuple[str, list[Row]]]:
             first = rows[0]
             same = (first.backbone, first.pretrain, first.weighting, _weights_class(first))
             if same == (row.backbone, row.pretrain, row.weighting, _weights_class(row)) and (
-                _agrees(first.config, row.config)
+                configs_agree(first.config, row.config)
             ):
                 rows.append(row)
                 break
@@ -126,10 +83,6 @@ def scopes(table: Table) -> list[tuple[str, list[Row]]]:
 def _weights_class(row: Row) -> str:
     ws = set(row.weights or ())
     return "equal" if row.weighting != "fixed" or len(ws) <= 1 else row.weights_text
-
-
-def _agrees(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
-    return all(a[k] == b[k] for k in a.keys() & b.keys())
 
 
 def analyse(
@@ -173,7 +126,9 @@ class _Cells:
         self.singles: dict[str, Row] = {}
         self.missing = []
         for t in tasks:
-            found = [s for s in singles if s.tasks == (t,) and _agrees(s.config, rows[0].config)]
+            found = [
+                s for s in singles if s.tasks == (t,) and configs_agree(s.config, rows[0].config)
+            ]
             found = [
                 s for s in found if (s.backbone, s.pretrain) == (rows[0].backbone, rows[0].pretrain)
             ]
@@ -262,10 +217,10 @@ def _attach_affinity(
     """TAG's selections from the all-task network's affinities, each with its measured
     score, and the rank correlation of affinity with the gain of the trained pairs."""
     full = cells.rows.get(out.tasks)
-    scoped = affinities.get(row_key(full), {}) if full is not None else {}
+    scoped = affinities.get(full.ident, {}) if full is not None else {}
     per_seed = _one_scope(out, scoped)
     if not per_seed:
-        if any(affinities.get(row_key(r)) for r in cells.rows.values()):
+        if any(affinities.get(r.ident) for r in cells.rows.values()):
             out.notes.append(
                 "Affinity groupings need the all-task network's affinities; it logged none."
             )
@@ -315,28 +270,11 @@ def _one_scope(
     return {s: z for s, (scope, z) in scoped.items() if scope == out.affinity_params}
 
 
-def row_key(row: Row) -> RowKey:
-    """What identifies a row's runs in the runs frame (see tables.ROW_KEYS)."""
-    from mtl_sweep.report.query import config_signature
-
-    weights = tuple(row.weights) if row.weights is not None else None
-    return (
-        row.backbone,
-        row.pretrain,
-        row.tasks,
-        row.weighting,
-        weights,
-        config_signature(row.config),
-    )
-
-
 def affinity_by_row(
     runs: pd.DataFrame,
 ) -> dict[RowKey, dict[int, tuple[str, dict[G.Pair, float]]]]:
     """Each trial row's `affinity_mean/*` metrics, seed by seed, from its finished runs,
     with what their lookahead stepped (train.affinity.params)."""
-    from mtl_sweep.report.tables import FINISHED, resolve_outcomes
-
     if runs.empty or "affinity" not in runs.columns or not runs["affinity"].map(bool).any():
         return {}
     trials = resolve_outcomes(runs)
@@ -344,15 +282,7 @@ def affinity_by_row(
     done = done[(done["kind"] == C.KIND_TRIAL) & (done["label"] == "")]
     out: dict[RowKey, dict[int, tuple[str, dict[G.Pair, float]]]] = {}
     for rec in done.to_dict("records"):
-        weights = tuple(rec["weights"]) if rec["weights"] is not None else None
-        key = (
-            rec["backbone"],
-            rec["pretrain"],
-            tuple(rec["tasks"]),
-            rec["weighting"],
-            weights,
-            rec["signature"],
-        )
+        key = tuple(rec[k] for k in ROW_KEYS)  # the row's `ident`
         scope = rec.get("affinity_params") or "trunk"
         out.setdefault(key, {})[int(rec["seed"])] = (scope, dict(rec["affinity"]))
     return out

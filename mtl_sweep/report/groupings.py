@@ -27,10 +27,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from mtl_sweep.report.model import AFFINITY, ESTIMATED, MEASURED, SINGLE_BASIS, Pair, Subset
+
 MAX_TASKS = 6  # exhaustive search up to this many tasks
-MEASURED, ESTIMATED, SINGLE, AFFINITY = "measured", "estimated", "single-task", "affinity"
-Subset = tuple[str, ...]  # tasks of one network, in canonical order
-Pair = tuple[str, str]  # (source, target)
+# Re-exported: the selection rules and their callers name them G.MEASURED, G.Subset, ...
+SINGLE = SINGLE_BASIS
 _EPS = 1e-9  # scores closer than this tie
 
 

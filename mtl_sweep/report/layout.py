@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from mtl_core.backbones import display_name
 from mtl_core.tasks import TASKS
-from mtl_sweep.report.tables import (
+from mtl_sweep.report.model import (
     METRICS,
     MULTI,
     PRETRAINING,
@@ -136,12 +136,7 @@ def table_of(title: str, rows: list[Row]) -> Table:
 
 def _with_variant(row: Row, rows: list[Row]) -> Row:
     """Name the params that tell `row` apart from rows that would look the same."""
-    twins = [
-        r
-        for r in rows
-        if (r.block, r.name, r.weights_text, r.pretrain)
-        == (row.block, row.name, row.weights_text, row.pretrain)
-    ]
+    twins = [r for r in rows if r.look == row.look]
     if len(twins) < 2:
         return row
     keys = sorted({k for r in twins for k in r.config})

@@ -12,11 +12,11 @@ import functools
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
-from mtl_sweep.report import DEFAULT_ALPHA
+from mtl_sweep.report.model import DEFAULT_ALPHA, Interval, Paired, Stat
 
 WILCOXON_MIN_N = 6  # below this the signed-rank test cannot reach p < 0.05 (2/2^5 = 0.0625)
 POWER = 0.8  # the power the minimum detectable difference is quoted at
@@ -24,32 +24,6 @@ POWER = 0.8  # the power the minimum detectable difference is quoted at
 # one value up to float rounding, and a t statistic would be ±inf or noise over noise.
 _ZERO_SPREAD = 1e-12
 NO_SPREAD = "no spread"  # Paired.no_test where every pair had the same gain
-
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean and sample std (ddof=1) over n seeds; NaN std when n < 2, NaN mean when n = 0."""
-
-    mean: float
-    std: float
-    n: int
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Stat:
-        """The Stat of some values (per-seed results)."""
-        arr = np.asarray(list(values), dtype=float)
-        if arr.size == 0:
-            return cls(math.nan, math.nan, 0)
-        std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
-        return cls(float(arr.mean()), std, int(arr.size))
-
-
-@dataclass(frozen=True)
-class Interval(Stat):
-    """A Stat with its two-sided Student-t confidence interval; NaN bounds when n < 2."""
-
-    low: float = math.nan
-    high: float = math.nan
 
 
 def mean_ci(values: Iterable[float], confidence: float = 1 - DEFAULT_ALPHA) -> Interval:
@@ -74,45 +48,6 @@ def t_quantile(confidence: float, df: int) -> float:
 
 def _no_spread(s: Stat) -> bool:
     return not s.std > _ZERO_SPREAD * max(1.0, abs(s.mean))
-
-
-@dataclass(frozen=True)
-class Paired:
-    """One multi-task cell against its single-task baseline, paired by seed.
-
-    Values are in the metric's stored units. `p_value` is NaN where there is no test
-    (`no_test` says why); `p_adjusted` and `significant` are set by `holm_adjust`.
-    """
-
-    seeds: tuple[int, ...]  # the seeds both sides finished
-    mtl_mean: float  # over `seeds`
-    stl_mean: float
-    diff_mean: float  # mean signed gain: + means multi-task is better
-    diff_std: float  # sample std of the gains
-    ci_low: float  # confidence interval of diff_mean (NaN when n < 2)
-    ci_high: float
-    p_value: float  # two-sided paired t-test (scipy.stats.ttest_rel)
-    p_wilcoxon: float  # two-sided Wilcoxon signed-rank, only where n >= WILCOXON_MIN_N
-    no_test: str = ""  # "n = 1" or NO_SPREAD: why p_value is NaN
-    p_adjusted: float = math.nan  # Holm over the report's tests
-    significant: bool = False  # p_adjusted < alpha
-
-    @property
-    def n(self) -> int:
-        """The number of pairs (seeds both sides finished)."""
-        return len(self.seeds)
-
-    @property
-    def tested(self) -> bool:
-        """Whether a t-test was run (n >= 2 and the gains vary)."""
-        return not math.isnan(self.p_value)
-
-    @property
-    def direction(self) -> int:
-        """+1 significantly better, -1 significantly worse, 0 otherwise."""
-        if not self.significant:
-            return 0
-        return 1 if self.diff_mean > 0 else -1
 
 
 def paired(

@@ -9,7 +9,8 @@ Rules, in order:
    (accuracies as fractions; the renderer shows percent).
 4. A multi-task row is compared with the single-task rows of the same backbone, pretraining
    and settings, seed by seed: a paired test per task, and Δm with its interval
-   (`compare`). Holm's correction runs over every test of the report.
+   (`compare`). Where a multi-task cell ran with and without pretraining, the difference
+   is tested too (`findings`). Holm's correction runs over every test of the report.
 5. Tables split on the `group_by` keys. Multi-task rows come first, then single-task rows,
    then the reference models (labelled runs) of the same pretraining setting and task.
    Pretraining jobs get a table of their own.
@@ -19,27 +20,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mtl_core import contract as C
 from mtl_core.errors import UserError
-from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC, Metric
-from mtl_core.weightings import WEIGHTINGS as WEIGHTING_REGISTRY
-from mtl_sweep.report import GROUP_KEYS
+from mtl_core.sources import DATASET_NAMES
+from mtl_core.tasks import EXTRA_METRICS, PRIMARY_METRIC
+from mtl_sweep.report.budgets import flag_unmatched, row_budget
 from mtl_sweep.report.compare import compare
-from mtl_sweep.report.compare import delta_m as delta_m  # re-exported: callers import it here
-from mtl_sweep.report.compare import task_gain as task_gain
+from mtl_sweep.report.findings import analyse
+from mtl_sweep.report.layout import Order, main_tables, table_of
+from mtl_sweep.report.model import (
+    DEFAULT_ALPHA,
+    FAILED,
+    FINISHED,
+    GROUP_KEYS,
+    MULTI,
+    PRETRAINING,
+    REFERENCE,
+    SINGLE,
+    UNFINISHED,
+    Report,
+    Row,
+    Stat,
+)
 from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
-from mtl_sweep.report.stats import DEFAULT_ALPHA, Interval, Paired, Stat
 
-FINISHED, FAILED, UNFINISHED = "finished", "failed", "unfinished"  # a trial's outcome
-MULTI, SINGLE, REFERENCE, PRETRAINING = "multi-task", "single-task", "reference", "pretraining"
-WEIGHTINGS = tuple(WEIGHTING_REGISTRY.names())  # row order
-METRICS: dict[str, tuple[str, Metric]] = C.TEST_METRICS  # MLflow key -> (task, metric)
 # The runs that make one row: everything but the seed.
 ROW_KEYS: tuple[str, ...] = (
     "kind",
@@ -53,123 +61,19 @@ ROW_KEYS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Column:
-    """A metric column: its MLflow key and the datasets its rows' values came from."""
-
-    key: str  # e.g. test/age_mae
-    task: str
-    metric: Metric
-    datasets: tuple[str, ...]  # display names, e.g. ("ChaLearn 2016",); empty when unknown
-
-    @property
-    def heading(self) -> str:
-        """e.g. `Age MAE (ChaLearn 2016)`; just the metric where no run logged its data."""
-        if not self.datasets:
-            return self.metric.label
-        return f"{self.metric.label} ({' / '.join(self.datasets)})"
-
-
-@dataclass
-class Row:
-    """One table row: the runs of one configuration over its seeds."""
-
-    name: str  # e.g. ResNet-18-Age_Gender, a reference label, Pretrained-ResNet-18-Age_Gender
-    block: str  # MULTI, SINGLE, REFERENCE or PRETRAINING
-    backbone: str
-    pretrain: str  # none, or the stage name
-    tasks: tuple[str, ...]
-    weighting: str
-    weights: tuple[float, ...] | None  # fixed loss weights over `tasks`; None = not logged
-    label: str | None
-    config: dict[str, str]  # train./data./source. params shared by the row's runs
-    datasets: dict[str, tuple[str, ...]]  # task -> data source display names
-    cells: dict[str, Stat]  # metric key -> over finished seeds; absent = not trained
-    values: dict[str, dict[int, float]]  # metric key -> seed -> value, finished runs
-    failed: tuple[int, ...] = ()  # seeds whose trial failed
-    unfinished: tuple[int, ...] = ()  # seeds still running (or only superseded)
-    missing: tuple[int, ...] = ()  # seeds with no run at all
-    delta_m: Interval | None = None  # Δm (%) over the seeds shared with every baseline
-    delta_note: str = ""  # why there is no Δm, for a multi-task row
-    gains: dict[str, Interval] = field(default_factory=dict)  # task -> term of Δm, %
-    paired: dict[str, Paired] = field(default_factory=dict)  # task -> test vs single-task
-    variant: str = ""  # params that tell apart rows that would otherwise look the same
-    first_start: int = 0  # ms; when the row's first run started (orders the backbones)
-    budget: dict[str, float] = field(default_factory=dict)  # budget/* metrics (report/budgets)
-    budget_note: str = ""  # multi-task rows: how its budget differs from its baselines'
-
-    @property
-    def weights_text(self) -> str:
-        """`1, 0.1, 1, 1` in task order, the adaptive strategy's name, or empty."""
-        if self.block != MULTI:
-            return ""
-        if self.weighting != "fixed":
-            return self.weighting
-        if self.weights is None:
-            return "fixed"
-        return ", ".join(f"{w:g}" for w in self.weights)
-
-
-@dataclass
-class Table:
-    """One comparison table."""
-
-    title: str
-    columns: list[Column]
-    rows: list[Row]
-
-    @property
-    def show_pretrain(self) -> bool:
-        """Whether rows differ in pretraining (then it needs its own column)."""
-        return len({r.pretrain for r in self.rows}) > 1
-
-    @property
-    def has_weights(self) -> bool:
-        """Whether any row is multi-task (then a weights and a Δm column are shown)."""
-        return any(r.block == MULTI for r in self.rows)
-
-    @property
-    def has_variant(self) -> bool:
-        """Whether some rows need their differing params shown."""
-        return any(r.variant for r in self.rows)
-
-    def common_n(self) -> int | None:
-        """The seed count every non-empty cell shares, or None when they differ."""
-        ns = {s.n for r in self.rows for s in r.cells.values() if s.n}
-        ns |= {r.delta_m.n for r in self.rows if r.delta_m is not None and self.has_weights}
-        return ns.pop() if len(ns) == 1 else None
-
-
-@dataclass
-class Report:
-    """Everything the renderers need: the tables and the counts behind the footnotes."""
-
-    uri: str
-    experiment: str
-    sweep: str
-    group_by: tuple[str, ...]
-    tables: list[Table]
-    counts: dict[str, int]  # trials_finished, trials_failed, ..., pretrain_finished, ...
-    alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
-    tests: int = 0  # paired t-tests in the report: the family Holm's correction runs over
-    groupings: list[Any] = field(default_factory=list)  # grouping_analysis.Grouping
-
-
 def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAULT_ALPHA) -> Report:
     """Aggregate a sweep's runs into tables split on `group_by` (see the module docstring).
 
     `alpha` is the significance level of the paired tests (0 < alpha < 1).
     """
-    from mtl_sweep.report.layout import Order, main_tables, table_of
-
     group = check_group_by(group_by)
     alpha = check_alpha(alpha)
     trials = resolve_outcomes(sweep.runs)
     rows = _rows(trials)
-    # Before the rows are split into tables, so Holm's family is the whole report.
-    tests = compare(
-        [r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha
-    )
+    # Before the rows are split into tables, so Holm's family is the whole report; the
+    # findings add the pretraining-interaction tests to that family and re-adjust it.
+    compare([r for r in rows if r.block == MULTI], [r for r in rows if r.block == SINGLE], alpha)
+    findings = analyse(rows, alpha)
     stage_data = {
         r.pretrain: tuple(sorted({d for ds in r.datasets.values() for d in ds}))
         for r in rows
@@ -177,6 +81,11 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
     }
     order = Order.of(rows)
     tables = main_tables(rows, group, stage_data, order)
+    # The findings name their cells as the tables do: with the variant the layout gave them.
+    variants = {r.ident: r.variant for t in tables for r in t.rows if r.block == MULTI}
+    for row in rows:
+        if row.block == MULTI:
+            row.variant = variants.get(row.ident, row.variant)
     jobs = [r for r in rows if r.block == PRETRAINING]
     if jobs:
         tables.append(table_of("Pretraining jobs", order.rows(jobs)))
@@ -188,7 +97,8 @@ def build_tables(sweep: SweepRuns, group_by: Sequence[str], alpha: float = DEFAU
         tables=tables,
         counts=_counts(trials, rows),
         alpha=alpha,
-        tests=tests,
+        tests=findings.tests,
+        findings=findings,
     )
 
 
@@ -239,8 +149,6 @@ def resolve_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _rows(trials: pd.DataFrame) -> list[Row]:
     """Build each row's cells from the finished trials, with pandas doing the statistics."""
-    from mtl_sweep.report.budgets import flag_unmatched, row_budget  # it imports this module
-
     finished = trials[trials["outcome"] == FINISHED]
     long = finished.melt(
         id_vars=["row", "seed"], value_vars=list(METRIC_KEYS), var_name="metric"
@@ -292,6 +200,7 @@ def _rows(trials: pd.DataFrame) -> list[Row]:
                 missing=tuple(sorted(expected.get(scope, set()) - seeds)),
                 first_start=int(g["start_time"].min()),
                 budget=row_budget(g.loc[g["outcome"] == FINISHED, "budget"]),
+                ident=tuple(first[k] for k in ROW_KEYS),
             )
         )
     flag_unmatched(rows)
@@ -324,8 +233,6 @@ def _row_name(run: pd.Series) -> str:
 def _datasets(
     per_run: Iterable[dict[str, str]], tasks: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
-    from mtl_core.sources import DATASET_NAMES
-
     out: dict[str, tuple[str, ...]] = {}
     for task in tasks:
         kinds = sorted({d[task] for d in per_run if task in d})

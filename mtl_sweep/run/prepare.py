@@ -22,6 +22,9 @@ from typing import Any
 
 from mtl_core.errors import DataError, UserError
 from mtl_core.sources import SPLITS, Source
+from mtl_data.loaders import get_loader
+from mtl_data.source import resolve_source
+from mtl_data.synthetic.write import ensure_synthetic
 from mtl_sweep.expand import Plan
 
 
@@ -55,8 +58,6 @@ class DataPrep:
 
         Raises DataError (exit 2) naming a missing root or file.
         """
-        from trainables.data import resolve_source  # torch-free, but not light
-
         for source, role in self.sources:
             if source.kind != "synthetic":
                 resolved = resolve_source(source, role, self.cache_dir, self.progress)
@@ -97,8 +98,6 @@ class DataPrep:
             raise self.labels_error
 
     def _generate(self, wanted: list[Source]) -> None:
-        from trainables.data.synthetic.write import ensure_synthetic
-
         try:
             for source in wanted:
                 ensure_synthetic(source, self.cache_dir, self.progress, self.stop)
@@ -121,8 +120,6 @@ class DataPrep:
             self.thread = None
         if self.error is not None:
             raise self.error
-        from trainables.data import resolve_source
-
         for source, role in self.sources:
             if source.kind == "synthetic":
                 resolve_source(source, role, self.cache_dir, self.progress)
@@ -143,9 +140,8 @@ def _sources(plan: Plan) -> list[tuple[Source, str]]:
     out: dict[tuple[str, str], tuple[Source, str]] = {}
     for config in [t.config for t in plan.trials] + [j.config for j in plan.jobs]:
         pairs = [(source, config.role(task)) for task, source in config.sources.items()]
-        if config.budget_source is not None and config.train.budget.reference:
-            role = "pretrain" if config.is_pretrain else config.train.budget.reference
-            pairs.append((config.budget_source, role))
+        if config.budget_reference is not None:
+            pairs.append(config.budget_reference)
         for source, role in pairs:
             out.setdefault((role, source.model_dump_json()), (source, role))
     return list(out.values())
@@ -154,8 +150,6 @@ def _sources(plan: Plan) -> list[tuple[Source, str]]:
 def _check_labels(src: Any) -> None:
     """Raise DataError when a split of the real source `src` (a ResolvedSource) has no
     sample once its label files are read."""
-    from trainables.data.loaders import get_loader
-
     manifests = get_loader(src.kind).read(Path(src.root), src.opts)
     for split in SPLITS:
         if len(manifests[split]) == 0:

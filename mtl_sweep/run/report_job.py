@@ -24,6 +24,7 @@ class ReportJob:
         self.thread: threading.Thread | None = None
         self.text: str | None = None
         self.error: BaseException | None = None
+        self.attached = False  # whether report.md is on the sweep run
 
     def start(self) -> None:
         """Start rendering now (every trial has ended its run)."""
@@ -53,3 +54,4 @@ class ReportJob:
             click.echo(f"report not attached: {self.error}", err=True)
             return
         client.log_text(run_id, self.text, C.REPORT_ARTIFACT)
+        self.attached = True

@@ -28,22 +28,21 @@ from typing import Any
 
 import click
 
+import mtl_sweep.run.cluster as cluster
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
 from mtl_core.files import writable_dir
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
-from mtl_sweep.run import cluster
 from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
-from mtl_sweep.run.summary import print_skipped, print_summary
+from mtl_sweep.run.summary import command_seconds, print_next_steps, print_skipped, print_summary
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
 from mtl_sweep.store.tracker import Tracker
-from mtl_sweep.store.ui_link import ui_hint
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
 
 
@@ -131,10 +130,7 @@ def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, inte
     assert exp_id is not None
     prep.labels_ok()  # before the sweep's run exists: a split with no sample is exit 2
     ctx = RunContext(spec, uri, exp_id, "", prep.cache_dir)
-    code = _drive(tracker, plan, work, ctx, opts, interrupt, prep)
-    for line in ui_hint(uri, exp_id):
-        click.echo(line)
-    return code
+    return _drive(tracker, plan, work, ctx, opts, interrupt, prep)
 
 
 def _todo(tracker: Tracker, plan: Plan, experiment: str, exp_id: str | None, rerun: bool) -> Work:
@@ -169,7 +165,6 @@ def _drive(
     lease = Lease(tracker.client, sweep_run, ctx.tracking_uri, spec.name)
     lease.acquire()  # before touching runs another live driver may own
     ctx = replace(ctx, parent_run_id=sweep_run)
-    started = time.monotonic()
     outcome = Outcome()
     report = ReportJob(ctx.tracking_uri, spec.experiment, spec.name)
     status = "KILLED"  # unless we get to the end: interrupted, or the driver itself failed
@@ -196,7 +191,8 @@ def _drive(
     finally:
         _settle(tracker, ctx, sweep_run, outcome, status, interrupt)
         lease.release()
-    print_summary(outcome, len(work.skipped), time.monotonic() - started, interrupt)
+    print_summary(outcome, len(work.skipped), command_seconds(), interrupt)
+    print_next_steps(ctx.tracking_uri, exp_id, spec.experiment, spec.name, report.attached)
     if interrupt.requested:
         return interrupt.exit_code
     return 1 if outcome.failed else 0

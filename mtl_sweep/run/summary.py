@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 
+from mtl_core import contract as C
 from mtl_sweep.run.interrupt import Interrupt
+from mtl_sweep.store.ui_link import free_port, hide_password, ui_hint
 
 LIST_DONE_MAX = 20  # list skipped keys one per line up to this many
 
@@ -22,13 +28,52 @@ def print_skipped(skipped: list, total: int) -> None:
         click.echo(f"  ... and {len(skipped) - LIST_DONE_MAX} more (mtl-sweep plan lists them)")
 
 
+def command_seconds() -> float:
+    """Wall seconds since this process started: what the user waited for, interpreter
+    start, imports and Ray's start and shutdown included.
+
+    On Linux from /proc (the process's start and the uptime, both in ticks since boot:
+    10 ms); elsewhere psutil, whose start time rounds the boot time to the second.
+    """
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+
+
+def next_steps(
+    uri: str, experiment_id: str, experiment: str, sweep: str, attached: bool, port: int
+) -> list[str]:
+    """Where to look next: the report command for this sweep (and the report.md on the
+    sweep run, when it was attached), then the MLflow UI on a free `port`."""
+    args = ["--tracking-uri", hide_password(uri), "-e", experiment, "-s", sweep]
+    command = shlex.join(["mtl-sweep", "report", *args, "-o", "report.html"])
+    lines = [f"report: {command}"]
+    if attached:
+        lines.append(f"  (the markdown report is also on the sweep run as {C.REPORT_ARTIFACT})")
+    return lines + ui_hint(uri, experiment_id, port)
+
+
+def print_next_steps(
+    uri: str, experiment_id: str, experiment: str, sweep: str, attached: bool
+) -> None:
+    """Print `next_steps`, with the UI on port 5000 or, when that is taken, a free one."""
+    for line in next_steps(uri, experiment_id, experiment, sweep, attached, free_port()):
+        click.echo(line)
+
+
 def print_summary(outcome: Any, n_skipped: int, elapsed: float, interrupt: Interrupt) -> None:
-    """The closing lines: counts, then what was interrupted and what failed, and why."""
+    """The closing lines: counts and the wall time, then what was interrupted and what
+    failed, and why."""
     echo = click.echo
     line = f"finished {len(outcome.finished)}, failed {len(outcome.failed)}"
     if interrupt.requested:
         line += f", interrupted {len(outcome.interrupted)}"
-    echo(f"{line}, already done {n_skipped} in {elapsed:.0f}s")
+    echo(f"{line}, already done {n_skipped}; {elapsed:.1f} s since the command started")
     if interrupt.requested and not outcome.interrupted:
         echo(
             f"interrupted by {interrupt.name} with no trial running: the sweep run is "

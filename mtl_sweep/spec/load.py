@@ -9,7 +9,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS
 from mtl_sweep.spec.redact import is_secret
 from mtl_sweep.spec.schema import Spec
+from mtl_sweep.spec.suggest import unknown_key_message
 from mtl_sweep.spec.validate import check_spec
 from mtl_sweep.spec.yamlsafe import YamlProblem, load_yaml
 
@@ -27,13 +28,17 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 MAX_SPEC_BYTES = 1_000_000  # a spec is a few KB; anything this big is not one
 
 
-def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+def load_spec(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, no_data: bool = False
+) -> Spec:
     """Load, override, expand env vars and validate the spec at `path`.
 
+    `no_data`: an unset ${VAR} in a data source (data.*, stages.*.source) stays as
+    written instead of failing, so a plan can be previewed before the datasets exist.
     Raises SpecError, naming the file and key path, for anything wrong.
     """
     path = Path(path)
-    return parse_spec(_read_text(path), str(path), overrides)
+    return parse_spec(_read_text(path), str(path), overrides, no_data=no_data)
 
 
 def _read_text(path: Path) -> str:
@@ -60,13 +65,15 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def parse_spec(text: str, file: str, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+def parse_spec(
+    text: str, file: str, overrides: list[str] | tuple[str, ...] = (), *, no_data: bool = False
+) -> Spec:
     """Like `load_spec`, from YAML text; `file` names it in errors."""
     raw = _unshare(_read_yaml(text, file))
     for item in overrides:
         apply_override(raw, item)
     redactions: dict[tuple[object, ...], str] = {}
-    raw = _expand_env(raw, file, (), redactions)
+    raw = _expand_env(raw, _Env(file, no_data), (), redactions)
     try:
         try:
             spec = Spec.model_validate(raw)
@@ -161,8 +168,20 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+class _Env(NamedTuple):
+    """How ${VAR}s expand: the file named in errors, and whether unset data VARs stay."""
+
+    file: str
+    no_data: bool = False
+
+
+def _is_data(loc: tuple[object, ...]) -> bool:
+    """Whether `loc` is inside a data source: data.<task>.* or stages.<name>.source.*."""
+    return loc[:1] == ("data",) or (loc[:1] == ("stages",) and loc[2:3] == ("source",))
+
+
 def _expand_env(
-    value: Any, file: str, loc: tuple[object, ...], redactions: dict[tuple[object, ...], str]
+    value: Any, env: _Env, loc: tuple[object, ...], redactions: dict[tuple[object, ...], str]
 ) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string; an unset VAR is an error.
 
@@ -170,23 +189,25 @@ def _expand_env(
     with that ${VAR} left in place of its value.
     """
     if isinstance(value, dict):
-        return {k: _expand_env(v, file, (*loc, k), redactions) for k, v in value.items()}
+        return {k: _expand_env(v, env, (*loc, k), redactions) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, file, (*loc, i), redactions) for i, v in enumerate(value)]
+        return [_expand_env(v, env, (*loc, i), redactions) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
-    expanded = _ENV.sub(lambda m: _substitute(m, file, loc), value)
+    expanded = _ENV.sub(lambda m: _substitute(m, env, loc), value)
     if any(is_secret(m.group(1), loc) for m in _ENV.finditer(value)):
         keep = _ENV.sub(
-            lambda m: m.group(0) if is_secret(m.group(1), loc) else _substitute(m, file, loc),
+            lambda m: m.group(0) if is_secret(m.group(1), loc) else _substitute(m, env, loc),
             value,
         )
         redactions[loc] = keep
     return expanded
 
 
-def _substitute(match: re.Match[str], file: str, loc: tuple[object, ...]) -> str:
-    """The value of one ${VAR} or ${VAR:-default}; an unset VAR is an error."""
+def _substitute(match: re.Match[str], env: _Env, loc: tuple[object, ...]) -> str:
+    """The value of one ${VAR} or ${VAR:-default}; an unset VAR is an error (left as
+    written in a data source when `env.no_data`)."""
+    file = env.file
     name, default = match.group(1), match.group(2)
     if default is not None and "${" in default:
         raise SpecError(
@@ -198,11 +219,13 @@ def _substitute(match: re.Match[str], file: str, loc: tuple[object, ...]) -> str
         return default
     if name in os.environ:
         return ""
-    raise SpecError(
-        file,
-        format_loc(loc),
-        f"environment variable {name} is not set (export {name}=... or write ${{{name}:-default}})",
-    )
+    if not _is_data(loc):
+        fix = f"export {name}=... or write ${{{name}:-default}}"
+    elif env.no_data:
+        return match.group(0)
+    else:
+        fix = f"export {name}=...; `mtl-sweep plan --no-data` previews the plan without it"
+    raise SpecError(file, format_loc(loc), f"environment variable {name} is not set ({fix})")
 
 
 # Kind tags that pydantic puts into error locations for the tagged source union.
@@ -228,12 +251,15 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 def _spec_error(file: str, exc: ValidationError) -> SpecError:
     errors = exc.errors()
-    # Within a union, the branch that got furthest names the most useful path.
-    first = max(errors, key=lambda e: len(_clean_loc(error_path(e))))
+    # Within a union, the branch that got furthest names the most useful path; at equal
+    # depth an unknown key comes first: a misspelt key is also why its right one is missing.
+    first = max(
+        errors, key=lambda e: (len(_clean_loc(error_path(e))), e["type"] == "extra_forbidden")
+    )
     loc = _clean_loc(error_path(first))
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
-        msg = f"unknown key {str(loc[-1])!r}" if loc else "unknown key"
+        msg = unknown_key_message(Spec, error_path(first))
     elif first["type"] == "union_tag_invalid":
         ctx = first.get("ctx") or {}
         msg = f"unknown source kind {ctx.get('tag')!r}; known: {', '.join(SOURCE_TASKS)}"

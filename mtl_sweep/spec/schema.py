@@ -74,7 +74,7 @@ class AffinitySpec(Strict):
 
     every: Count | None = None  # measure every N-th step of each round; None = off
     # What the lookahead steps: the whole trunk (TAG as published), or only the trunk's
-    # last weight tensor (the layer GradNorm measures; a cheaper proxy, see the README).
+    # last weight tensor (the layer GradNorm measures; a cheaper proxy, docs/groupings.md).
     params: Literal["trunk", "last_shared"] = "trunk"
 
 
@@ -88,7 +88,7 @@ class TrainSpec(TrainSettings):
     # threads gathering the next batches (into pinned memory on CUDA) while the model
     # trains; 0 = gather in the training thread
     workers: NonNegativeInt = 0
-    compile: bool = False  # torch.compile the model (measured: see README, GPU)
+    compile: bool = False  # torch.compile the model (measured: docs/benchmarks.md, GPU)
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # channels_last memory format on CUDA (ignored on CPU)
     affinity: AffinitySpec = Field(default_factory=AffinitySpec)  # multi-task trials only

@@ -26,7 +26,7 @@ from mtl_core.errors import UserError
 DRIVER_TAG = "mtl_sweep.driver"
 HEARTBEAT_TAG = "mtl_sweep.heartbeat"
 HEARTBEAT_S = 20.0
-STALE_S = 120.0  # a holder silent this long is presumed dead (documented in the README)
+STALE_S = 120.0  # a holder silent this long is presumed dead (documented in docs/cli.md)
 
 
 def _alive(pid: int) -> bool:
@@ -39,6 +39,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def lock_path(uri: str, sweep: str) -> Path | None:
+    """The driver's file lock of a sqlite store: next to the database, so every driver of
+    that database finds it (.gitignore covers its name); None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri[len("sqlite:///") :])
+    return db.parent / f".{db.name}.{sweep}.driver.lock"
+
+
 class Lease:
     """Hold the sweep run's lease for this process; `release` (or exit) gives it up."""
 
@@ -47,10 +56,8 @@ class Lease:
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock: FileLock | None = None
-        if uri.startswith("sqlite:///"):
-            db = Path(uri[len("sqlite:///") :])
-            self._lock = FileLock(str(db.parent / f".{db.name}.{sweep}.driver.lock"))
+        where = lock_path(uri, sweep)
+        self._lock = FileLock(str(where)) if where is not None else None
         self.took_over: str | None = None
 
     def acquire(self) -> None:

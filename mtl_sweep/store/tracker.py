@@ -132,7 +132,7 @@ class Tracker:
     def close_stale(self, experiment_id: str, sweep: str) -> int:
         """Mark child runs left RUNNING by a dead driver as KILLED; returns how many.
 
-        Only one driver may run a given sweep at a time (documented in the README).
+        Only one driver may run a given sweep at a time (docs/cli.md, `mtl-sweep run`).
         """
         filt = f"attributes.status = 'RUNNING' and tags.`{C.SWEEP}` = '{sweep}'"
         n = 0
