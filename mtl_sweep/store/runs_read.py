@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 # installed MLflow's head in this set.
 KNOWN_REVISIONS = frozenset({"dc11669786a5"})
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-CLIENT_PAGE = 10_000  # runs per search_runs page on the client path (MLflow allows 50,000)
+# Runs per search_runs page on the client path (MLflow allows 50,000). At 20,000 runs on
+# 2 cores, pages of 1,000 / 3,000 / 10,000 took 13.1 / 11.5 / 9.7 s and 417 / 526 / 982 MiB.
+CLIENT_PAGE = 3_000
 ACTIVE = "active"
 BATCH = 10_000  # rows fetched at once on the SQL path
 
@@ -418,8 +420,11 @@ class ClientReader:
         """Active runs of the experiments that match `tag_filter`, newest first."""
         if not experiment_ids:
             return []
+        shared: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         with _gc_paused():
-            found = [_run_data(run, wanted) for run in self._search(experiment_ids, tag_filter)]
+            found = [
+                _run_data(run, wanted, shared) for run in self._search(experiment_ids, tag_filter)
+            ]
         # One search per value of a filter: put the pages back in search_runs' order.
         found.sort(key=lambda r: r.run_id)
         found.sort(key=lambda r: -(r.start_time if r.start_time is not None else -math.inf))
@@ -449,12 +454,16 @@ def _quote(value: str) -> str:
     return f"'{value}'"
 
 
-def _run_data(run: Any, wanted: Wanted) -> RunData:
+def _run_data(
+    run: Any, wanted: Wanted, shared: dict[tuple[tuple[str, str], ...], dict[str, str]]
+) -> RunData:
+    """The run as RunData; runs with the same params share one dict in `shared`."""
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     if wanted.tags is not None:
         tags = {k: v for k, v in tags.items() if k in wanted.tags}
     if wanted.param_prefixes is not None:
         params = {k: v for k, v in params.items() if k.startswith(wanted.param_prefixes)}
+    params = shared.setdefault(tuple(params.items()), params)
     if wanted.metric_prefixes is not None:
         metrics = {k: v for k, v in metrics.items() if k.startswith(wanted.metric_prefixes)}
     info = run.info
