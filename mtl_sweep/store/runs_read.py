@@ -43,6 +43,7 @@ SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 # 2 cores, pages of 1,000 / 3,000 / 10,000 took 13.1 / 11.5 / 9.7 s and 417 / 526 / 982 MiB.
 CLIENT_PAGE = 3_000
 ACTIVE = "active"
+LOCK_TIMEOUT_S = 5.0  # how long a read waits for a sqlite writer (as the health check does)
 BATCH = 10_000  # rows fetched at once on the SQL path
 
 
@@ -125,7 +126,7 @@ class SqlReader:
             path = uri[len("sqlite:///") :]
             if not Path(path).exists():
                 return None  # MLflow's to create (or refuse) through the client
-            kwargs["connect_args"] = {"timeout": 5.0}
+            kwargs["connect_args"] = {"timeout": LOCK_TIMEOUT_S}
             uri_ro = f"sqlite:///file:{path}?mode=ro&uri=true"
             engine = sa.create_engine(uri_ro, poolclass=sa.pool.NullPool, **kwargs)
         else:
@@ -144,13 +145,27 @@ class SqlReader:
         engine.dispose()
         return None
 
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        """A connection; a store that stays locked or breaks while read is InfraError (one
+        line, exit 3), as the health check reports it."""
+        import sqlalchemy as sa
+
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise InfraError(f"tracking store {self.uri} cannot be read: {exc.orig}") from None
+        except self.engine.dialect.loaded_dbapi.Error as exc:  # from the driver's own cursor
+            raise InfraError(f"tracking store {self.uri} cannot be read: {exc}") from None
+
     def experiments(self) -> dict[str, str]:
         """Active experiments: id -> name."""
         import sqlalchemy as sa
 
         e = _tables()["experiments"]
         stmt = sa.select(e.c.experiment_id, e.c.name).where(e.c.lifecycle_stage == ACTIVE)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return {str(i): name for i, name in conn.execute(stmt)}
 
     def _selected(self, experiment_ids: list[str], tag_filter: dict[str, tuple[str, ...]]):
@@ -214,7 +229,7 @@ class SqlReader:
             "is_nan",
             keys=_prefixed("key", wanted.metric_prefixes),
         )
-        with self.engine.connect() as conn, _gc_paused():
+        with self._connect() as conn, _gc_paused():
             order = list(_rows(conn, head))
             strings: dict[str, str] = {}  # one object per distinct key or value
             tags: dict[str, dict[str, str]] = {r[0]: {} for r in order}
@@ -245,7 +260,7 @@ class SqlReader:
             .where(runs.c.status == "FINISHED", key.c.value != "")
             .distinct()
         )
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return set(conn.execute(stmt).scalars())
 
     def fingerprint(self) -> str | None:
