@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 from mtl_core import contract as C
 from mtl_core.errors import InfraError
@@ -120,15 +121,14 @@ class SqlReader:
             return None
         import sqlalchemy as sa
 
-        kwargs: dict[str, Any] = {}
         if scheme == "sqlite":
             # Read only, and wait for a writer as long as the health check does.
             path = uri[len("sqlite:///") :]
             if not Path(path).exists():
                 return None  # MLflow's to create (or refuse) through the client
-            kwargs["connect_args"] = {"timeout": LOCK_TIMEOUT_S}
-            uri_ro = f"sqlite:///file:{path}?mode=ro&uri=true"
-            engine = sa.create_engine(uri_ro, poolclass=sa.pool.NullPool, **kwargs)
+            engine = sa.create_engine(
+                "sqlite://", poolclass=sa.pool.NullPool, creator=lambda: _sqlite_read_only(path)
+            )
         else:
             engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
         try:
@@ -281,6 +281,14 @@ class SqlReader:
             header = f.read(28)  # bytes 24-27: the file change counter
         parts.append(header[24:28].hex())
         return "|".join(parts)
+
+
+def _sqlite_read_only(path: str) -> Any:
+    """A read-only connection to the sqlite file at `path` (any characters in it), that
+    waits LOCK_TIMEOUT_S for a writer."""
+    import sqlite3
+
+    return sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S)
 
 
 def _shared_params(rows: Iterator[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
