@@ -91,13 +91,14 @@ def timed(kind: str, uri: str, cache: Path, jobs: list[str], profile: Path | Non
     """Run one snippet in a fresh process with `cache` as the cache folder."""
     body = SNIPPETS[kind].format(uri=uri, jobs=jobs)
     code = PRELUDE.format(repo=str(REPO)) + body + EPILOGUE
-    argv = [sys.executable, "-c", code]
-    if profile is not None:
-        script = cache.parent / f"{cache.name}-snippet.py"
-        script.write_text(code)
-        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
     env = {**os.environ, "MTL_SWEEP_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
+    with tempfile.TemporaryDirectory() as scratch:
+        argv = [sys.executable, "-c", code]
+        if profile is not None:
+            script = Path(scratch) / "snippet.py"
+            script.write_text(code)
+            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
