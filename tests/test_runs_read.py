@@ -179,6 +179,26 @@ def test_a_sqlite_file_that_is_no_database_is_a_one_line_error(tmp_path):
         SqlReader.open(f"sqlite:///{db}")
 
 
+def test_a_store_locked_while_read_is_a_one_line_error(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mtl_core.errors import InfraError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_study(uri)
+    monkeypatch.setattr(runs_read, "LOCK_TIMEOUT_S", 0.2)
+    reader = SqlReader.open(uri)
+    assert reader is not None
+    writer = sqlite3.connect(tmp_path / "mlflow.db")
+    writer.execute("begin exclusive")  # another process writing, and not letting go
+    try:
+        with pytest.raises(InfraError, match="cannot be read: database is locked"):
+            finished_keys(reader, "s", [])
+    finally:
+        writer.rollback()
+        writer.close()
+
+
 # --- a real mlflow server ------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,7 @@ def _affinity(metrics: Mapping[str, float]) -> dict[tuple[str, str], float]:
     return out
 
 
+@lru_cache(maxsize=1024)  # a sweep has a few dozen task sets and many runs of each
 def _tasks(tag: str) -> tuple[str, ...]:
     try:
         return parse_tasks_tag(tag)
