@@ -48,11 +48,15 @@ import json, resource, sys, time
 T = time.perf_counter()
 sys.path.insert(0, {repo!r})
 """
+# Peak RSS is the kernel's VmHWM: ru_maxrss would start at the bench's own size (the
+# child is forked from it before it execs python).
 EPILOGUE = """
 use = resource.getrusage(resource.RUSAGE_SELF)
 now = time.perf_counter()
 out = {"total": now - T, "timed": now - t0, "cpu": use.ru_utime + use.ru_stime, "n": n}
-print(json.dumps({**out, "rss_mib": use.ru_maxrss / 1024}))
+with open("/proc/self/status") as status:
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(json.dumps({**out, "rss_mib": hwm / 1024}))
 """
 SNIPPETS = {
     "baseline": """\
@@ -87,13 +91,14 @@ def timed(kind: str, uri: str, cache: Path, jobs: list[str], profile: Path | Non
     """Run one snippet in a fresh process with `cache` as the cache folder."""
     body = SNIPPETS[kind].format(uri=uri, jobs=jobs)
     code = PRELUDE.format(repo=str(REPO)) + body + EPILOGUE
-    argv = [sys.executable, "-c", code]
-    if profile is not None:
-        script = cache.parent / f"{cache.name}-snippet.py"
-        script.write_text(code)
-        argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
     env = {**os.environ, "MTL_SWEEP_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
+    with tempfile.TemporaryDirectory() as scratch:
+        argv = [sys.executable, "-c", code]
+        if profile is not None:
+            script = Path(scratch) / "snippet.py"
+            script.write_text(code)
+            argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script)]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -108,7 +113,7 @@ def ensure_store(folder: Path, n_runs: int) -> tuple[str, float | None]:
         bench_store.check_store(uri, n_runs)
         print(f"reusing {db} (checked: {n_runs} sweep runs)")
         return uri, None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     # sqlite syncs every commit to disk; building in tmpfs (where there is one) and moving
     # the file is faster. The report then reads the moved file.
     shm = Path("/dev/shm")
@@ -120,7 +125,9 @@ def ensure_store(folder: Path, n_runs: int) -> tuple[str, float | None]:
         shutil.rmtree(scratch.parent, ignore_errors=True)
     bench_store.check_store(uri, n_runs)
     seconds = time.perf_counter() - t0
-    print(f"built {n} sweep runs into {db} in {seconds:.0f} s")
+    print(
+        f"built {n} sweep runs into {db} in {seconds:.0f} s ({time.process_time() - c0:.0f} s CPU)"
+    )
     return uri, seconds
 
 

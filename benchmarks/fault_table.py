@@ -46,14 +46,16 @@ SHOWN = "mtl-sweep run sweeps/smoke.yaml --set grid.pretrain=[none] --set train.
 )
 
 
-def state(uri: str) -> dict[str, int]:
-    """Lost, duplicate FINISHED, left RUNNING and steps logged twice, read from MLflow."""
+def state(uri: str, cache: Path) -> dict[str, int]:
+    """Lost (no FINISHED run and no checkpoint to resume from), duplicate FINISHED, left
+    RUNNING and steps logged twice, read from MLflow and the cache."""
     from mlflow import MlflowClient
 
     every = runs(uri, "smoke")
     trials = [r for r in every if r.data.tags.get(C.KIND) == C.KIND_TRIAL]
     keys = {r.data.tags[C.KEY] for r in trials}
     finished = Counter(r.data.tags[C.KEY] for r in trials if r.info.status == "FINISHED")
+    kept = {p.parent.name for p in (cache / "checkpoints").glob("*/*/*/resume.pt")}
     client = MlflowClient(uri)
     twice = 0
     for run in trials:
@@ -61,7 +63,7 @@ def state(uri: str) -> dict[str, int]:
             steps = Counter(m.step for m in client.get_metric_history(run.info.run_id, key))
             twice += sum(1 for n in steps.values() if n > 1)
     return {
-        "lost": len(keys - set(finished)) + (2 - len(keys) if len(keys) < 2 else 0),
+        "lost": len(keys - set(finished) - kept) + max(0, 2 - len(keys)),
         "duplicate FINISHED": sum(1 for n in finished.values() if n > 1),
         "left RUNNING": sum(1 for r in every if r.info.status == "RUNNING"),
         "steps logged twice": twice,
@@ -104,7 +106,7 @@ def worker_crash(root: Path, clean_s: float, deadline: int) -> dict:
     took = time.monotonic() - started
     return {
         "exit": driver.returncode,
-        **state(box.uri),
+        **state(box.uri, root / "cache"),
         "time": f"recovered: +{took - clean_s:.0f}s over a clean sweep",
     }
 
@@ -116,7 +118,8 @@ def kill_in_save(root: Path, clean_s: float, deadline: int) -> dict:
         code, took, _ = timed_run(box, *SWEEP, MTL_SWEEP_DEBUG_KILL_IN_SAVE="1")
     finally:
         stop_ray_under(box.ray_tmp)
-    return {"exit": code, **state(box.uri), "time": f"recovered: +{took - clean_s:.0f}s"}
+    figures = state(box.uri, root / "cache")
+    return {"exit": code, **figures, "time": f"recovered: +{took - clean_s:.0f}s"}
 
 
 def new_store(root: Path, clean_s: float, deadline: int) -> dict:
@@ -138,7 +141,7 @@ def new_store(root: Path, clean_s: float, deadline: int) -> dict:
     warned = "discarded" in out
     return {
         "exit": code,
-        **state(box.uri),
+        **state(box.uri, root / "cache"),
         "time": f"recovered: the next run took {took:.0f}s (clean {clean_s:.0f}s)"
         + ("" if warned else "; NO WARNING"),
     }
@@ -158,10 +161,10 @@ def store_down(root: Path, clean_s: float, deadline: int) -> dict:
         gave_up = time.monotonic() - killed
         stop_ray_under(box.ray_tmp)
         server.start()
-        after_outage = state(server.uri)
+        after_outage = state(server.uri, root / "cache")
         code, _, _ = timed_run(box, *SWEEP, **env)
         stop_ray_under(box.ray_tmp)
-        final = state(server.uri)
+        final = state(server.uri, root / "cache")
     finally:
         server.kill()
         stop_ray_under(box.ray_tmp)
@@ -192,7 +195,7 @@ def second_ctrl_c(root: Path, clean_s: float, deadline: int) -> dict:
     statuses = Counter(r.info.status for r in every if r.data.tags.get(C.KIND) == C.KIND_TRIAL)
     return {
         "exit": driver.returncode,
-        **state(box.uri),
+        **state(box.uri, root / "cache"),
         "time": f"aborted {took:.1f}s after the second SIGINT; trial runs {dict(statuses)}",
     }
 
@@ -210,11 +213,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--deadline", type=int, default=10, help="MTL_SWEEP_STORE_DEADLINE_S")
+    parser.add_argument("--clean-s", type=float, help="a clean sweep's seconds (skip measuring)")
     args = parser.parse_args()
     table = []
     with tempfile.TemporaryDirectory(prefix="faults") as tmp:
         (Path(tmp) / "baseline").mkdir()
-        clean_s = baseline(Path(tmp) / "baseline")
+        clean_s = args.clean_s or baseline(Path(tmp) / "baseline")
         print(f"clean sweep: {clean_s:.0f}s", flush=True)
         for name in args.rows.split(","):
             fault, row = ROWS[name]

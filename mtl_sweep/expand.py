@@ -112,6 +112,8 @@ class Plan:
 
 def expand(spec: Spec, file: str = "<spec>") -> Plan:
     """Expand a validated spec into pretraining jobs and trials (see module docstring)."""
+    # One pass in rule order makes both the trials and the counts the plan shows (cells,
+    # excluded, included, collapsed and why): split up, each part would hand them back.
     grid = spec.grid
     kept: list[Cell] = []
     n_main = excluded = n_included = 0

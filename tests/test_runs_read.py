@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from mtl_core import contract as C
 from mtl_sweep.report import query, render_report
-from mtl_sweep.store import runs_read, snapshot
+from mtl_sweep.store import runs_client, runs_sql, snapshot
 from mtl_sweep.store.runs_read import ClientReader, SqlReader, finished_keys, open_reader
 from tests.test_report import Study
 
@@ -46,7 +46,7 @@ def client_report(uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The report's JSON with every run read by MlflowClient.search_runs (pages of 1,000)."""
     with monkeypatch.context() as m:
         m.setattr(query, "open_reader", ClientReader)
-        m.setattr(runs_read, "CLIENT_PAGE", 1000)
+        m.setattr(runs_client, "CLIENT_PAGE", 1000)
         return render_report(uri, fmt="json")
 
 
@@ -99,7 +99,7 @@ def test_the_installed_mlflow_schema_is_a_known_revision():
     cfg = Config()
     migrations = Path(mlflow.__file__).parent / "store" / "db_migrations"
     cfg.set_main_option("script_location", str(migrations))
-    assert set(ScriptDirectory.from_config(cfg).get_heads()) <= runs_read.KNOWN_REVISIONS
+    assert set(ScriptDirectory.from_config(cfg).get_heads()) <= runs_sql.KNOWN_REVISIONS
 
 
 def test_fast_report_equals_search_runs_on_sqlite_after_each_change(tmp_path, monkeypatch):
@@ -175,8 +175,28 @@ def test_a_sqlite_file_that_is_no_database_is_a_one_line_error(tmp_path):
 
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(InfraError, match="cannot be read"):
+    with pytest.raises(InfraError, match="not a usable sqlite database"):
         SqlReader.open(f"sqlite:///{db}")
+
+
+def test_a_store_locked_while_read_is_a_one_line_error(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mtl_core.errors import InfraError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_study(uri)
+    monkeypatch.setattr(runs_sql, "LOCK_TIMEOUT_S", 0.2)
+    reader = SqlReader.open(uri)
+    assert reader is not None
+    writer = sqlite3.connect(tmp_path / "mlflow.db")
+    writer.execute("begin exclusive")  # another process writing, and not letting go
+    try:
+        with pytest.raises(InfraError, match="cannot be read: database is locked"):
+            finished_keys(reader, "s", [])
+    finally:
+        writer.rollback()
+        writer.close()
 
 
 # --- a real mlflow server ------------------------------------------------------------------

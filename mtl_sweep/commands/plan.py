@@ -11,7 +11,7 @@ from mtl_core.tasks import tasks_tag
 from mtl_core.trial import TrialConfig
 from mtl_sweep.budget import planned_budget
 from mtl_sweep.expand import Plan, Trial
-from mtl_sweep.search.plan_view import AFTER_SEARCH
+from mtl_sweep.search.plan_view import AFTER_SEARCH, search_json, search_table
 
 
 def weights_text(trial: Trial) -> str:
@@ -99,8 +99,6 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
     }
     doc = {"sweep": plan.spec.name, "pretrain_jobs": jobs, "trials": trials, "counts": counts}
     if plan.spec.search is not None:  # the trials are the final runs: docs/tuning.md
-        from mtl_sweep.search.plan_view import search_json
-
         doc["search"] = search_json(plan, done)
         for trial in trials:
             trial["done"] = AFTER_SEARCH
@@ -145,8 +143,6 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
         heads = ["key", "stage", "backbone", "tasks", "steps", "images", "used by", "status"]
         out += ["Pretraining jobs", tabulate(rows, heads, tablefmt="simple"), ""]
     if plan.spec.search is not None:  # the trials are the final runs: docs/tuning.md
-        from mtl_sweep.search.plan_view import search_table
-
         out += search_table(plan, done)
     status = (
         (lambda _: AFTER_SEARCH) if plan.spec.search is not None else (lambda k: _status(k, done))

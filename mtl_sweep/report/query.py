@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 from mtl_core import contract as C
 from mtl_core.errors import UserError
 from mtl_core.tasks import TASKS, parse_tasks_tag
-from mtl_sweep.store import runs_read, snapshot
+from mtl_sweep.store import runs_client, runs_read, runs_sql, snapshot
 from mtl_sweep.store.runs_read import Reader, RunData, Wanted, open_reader
 from mtl_sweep.store.uri import store_exists
 
@@ -106,7 +107,10 @@ def load_sweep(uri: str, experiment: str | None = None, sweep: str | None = None
         )
     reader = open_reader(uri)
     # The cached frame was made by this code: a change to it (or to the reader) drops it.
-    code = b"".join(Path(f).read_bytes() for f in (__file__, runs_read.__file__))
+    code = b"".join(
+        Path(f).read_bytes()
+        for f in (__file__, runs_read.__file__, runs_sql.__file__, runs_client.__file__)
+    )
     name = (uri, experiment, sweep, hashlib.sha256(code).hexdigest())
     return snapshot.cached(reader, name, lambda: _read(reader, experiment, sweep))
 
@@ -201,6 +205,7 @@ def _affinity(metrics: Mapping[str, float]) -> dict[tuple[str, str], float]:
     return out
 
 
+@lru_cache(maxsize=1024)  # a sweep has a few dozen task sets and many runs of each
 def _tasks(tag: str) -> tuple[str, ...]:
     try:
         return parse_tasks_tag(tag)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mtl_core import contract as C
+from mtl_core.contract import row_name
 from mtl_core.tasks import parse_tasks_tag
 from mtl_sweep.report.model import (
     BUDGET_TOLERANCE,
@@ -26,12 +27,11 @@ from mtl_sweep.report.model import (
     Tuning,
 )
 from mtl_sweep.report.query import SweepRuns
+from mtl_sweep.store.tracker import Tracker
 
 
 def load_tuning(runs: SweepRuns) -> Tuning | None:
     """The sweep's search runs and its spec's search block; None for an untuned sweep."""
-    from mtl_sweep.store.tracker import Tracker
-
     tracker = Tracker(runs.uri)
     exp_id = tracker.experiment_id(runs.experiment)
     if exp_id is None:
@@ -127,8 +127,6 @@ def _chosen(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def _cell(cid: str, records: list[Mapping[str, Any]], chosen_id: str | None, space) -> TunedCell:
-    from mtl_core.contract import row_name
-
     first = records[0]
     points = [
         SearchPoint(

@@ -71,7 +71,9 @@ class Interrupt:
             yield self
         finally:
             for s, handler in old.items():
-                signal.signal(s, handler)
+                # Interrupted, the driver only exits from here: a late second signal must
+                # not turn exit 130 into a traceback in an exit handler.
+                signal.signal(s, signal.SIG_IGN if self.requested else handler)
 
     @contextmanager
     def shielded(self) -> Iterator[None]:

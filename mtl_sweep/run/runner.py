@@ -40,6 +40,7 @@ from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
+from mtl_sweep.run.searcher import StagedSearcher
 from mtl_sweep.run.store_watch import StoreWatch
 from mtl_sweep.run.summary import command_seconds, print_next_steps, print_skipped, print_summary
 from mtl_sweep.run.tuned import tuned_todo
@@ -85,8 +86,6 @@ class Work:
 
     def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
         """The searcher (jobs before the trials that need them), no scheduler, the count."""
-        from mtl_sweep.run.searcher import StagedSearcher
-
         job_keys = {j.key for j in self.jobs}
         searcher = StagedSearcher(
             [job_request(j, ctx) for j in self.jobs],

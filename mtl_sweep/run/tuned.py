@@ -19,6 +19,7 @@ import click
 
 from mtl_sweep.expand import Plan
 from mtl_sweep.run.requests import RunContext
+from mtl_sweep.run.tuned_searcher import TunedSearcher
 from mtl_sweep.run.tuned_work import CellWork, TunedWork, no_winner
 from mtl_sweep.search.cells import search_cells
 from mtl_sweep.search.select import SearchResult, finished_search_results, winner
@@ -31,8 +32,6 @@ class TunedRun(TunedWork):
     def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
         """The searcher, the scheduler and an upper bound of the Tune trials to run."""
         import os
-
-        from mtl_sweep.run.tuned_searcher import TunedSearcher
 
         searcher = TunedSearcher(self, ctx)
         # Tune makes trials only while fewer than this many wait; HyperBand sizes its

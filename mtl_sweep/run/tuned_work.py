@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from mtl_core import contract as C
+from mtl_core.runs import iter_runs
 from mtl_sweep.expand import PretrainJob, Trial
 from mtl_sweep.search.cells import SearchCell, SearchTrial
 from mtl_sweep.search.select import SearchResult
@@ -51,9 +53,6 @@ def supersede_old_finals(client: Any, experiment_id: str, winners: dict[str, Sea
     """A cell whose winner changed (more samples, a finished search) retrains it; the final
     runs of the old winner are superseded (KILLED with mtl_sweep.superseded_by, as after
     --rerun), so the tables count each cell's current winner only. Returns how many."""
-    from mtl_core import contract as C
-    from mtl_core.runs import iter_runs
-
     n = 0
     filt = f"attributes.status = 'FINISHED' and tags.`{C.KIND}` = '{C.KIND_TRIAL}'"
     for run in iter_runs(client, [experiment_id], filt):
