@@ -107,7 +107,8 @@ def test_the_document_carries_the_tuning_in_every_format(tmp_path):
     assert {c["cell"] for c in data["cells"]} == {"M", "A", "G"}
     assert data["comparisons"][0]["flagged"] is True
     assert len(section.records) == 3 and "search steps" in section.records[0]
-    assert any(p.key == "optimizer.lr" for p in doc.figures[-1].panels)  # sensitivity panels
+    (sensitivity,) = [f for f in doc.figures if f.suffix == "-sensitivity"]
+    assert any(p.key == "optimizer.lr" for p in sensitivity.panels)
     csv = write_csv(doc)
     assert "search steps" in csv and "chosen optimizer.lr" in csv
 
