@@ -31,8 +31,15 @@ LABEL = "mtl_sweep.label"  # reference-model label, e.g. DEX
 PRETRAIN_KEY = "mtl_sweep.pretrain_key"  # key of the pretraining job a trial started from
 SUPERSEDED_BY = "mtl_sweep.superseded_by"  # set on a FINISHED run replaced by --rerun
 ATTEMPT = "mtl_sweep.attempt"  # a token per created run: a retried create finds its run
+# Tuned sweeps (docs/tuning.md): search runs, and the final trial runs they choose.
+CELL = "mtl_sweep.cell"  # a grid point without its seed: shared by its search and final runs
+STOPPED_EARLY = "mtl_sweep.stopped_early"  # "true" on a search run its scheduler stopped
+TUNED_FROM = "mtl_sweep.tuned_from"  # on a final run: the winning search run's id
+SEARCH_VALUES = "mtl_sweep.search_values"  # the sampled values, as sorted JSON
+SAMPLE = "mtl_sweep.sample"  # a search run's sample index within its cell
 
 KIND_SWEEP, KIND_TRIAL, KIND_PRETRAIN = "sweep", "trial", "pretrain"
+KIND_SEARCH = "search"  # a search trial of a tuned sweep: never in the comparison tables
 
 # Metric name prefixes; per-epoch metrics use step = epoch.
 TRAIN, VAL, TEST = "train/", "val/", "test/"
@@ -40,6 +47,15 @@ WEIGHT = "weight/"  # per-epoch task weights of the weighting strategy
 # TAG lookahead affinity Z(i→j), with train.affinity.every: the epoch's mean per epoch,
 # and the mean over every measured step of training once at the end.
 AFFINITY, AFFINITY_MEAN = "affinity/", "affinity_mean/"
+
+# The trivial predictor (mean train age, majority train class) on val and test, every trial:
+# `trivial/val/age_mae`, `trivial/test/gender_acc`, ...
+TRIVIAL = "trivial/"
+# Search runs (and final runs of a tuned sweep): the objective per round, higher is better;
+# optimizer steps so far (its last value: what the run spent); the best round's objective.
+SEARCH_OBJECTIVE = "search/objective"
+SEARCH_STEPS = "search/steps"
+SEARCH_BEST = "search/best_objective"
 
 # Final metrics, in column order: MLflow key -> (task, metric), e.g. "test/age_mae".
 TEST_METRICS: dict[str, tuple[str, Metric]] = {

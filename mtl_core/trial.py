@@ -44,7 +44,7 @@ class PretrainRef:
 class TrialConfig:
     """Everything that decides what one trial or pretraining job trains, fully resolved."""
 
-    kind: str  # contract.KIND_TRIAL or contract.KIND_PRETRAIN
+    kind: str  # contract.KIND_TRIAL, KIND_SEARCH or KIND_PRETRAIN
     tasks: tuple[str, ...]  # canonical order
     backbone: str
     weighting: str
@@ -109,6 +109,8 @@ class TrialConfig:
         }
         if not self.matched and len(self.source_groups()) > 1:
             out["epoch_rule"] = self.epoch_rule  # only matters across sources
+        if self.kind == C.KIND_SEARCH:  # never the same run as a final trial of its values
+            out["kind"] = C.KIND_SEARCH
         return out
 
     def source_groups(self) -> dict[str, tuple[str, ...]]:
@@ -200,6 +202,12 @@ class Execution:
     affinity_every: int | None = None  # train.affinity.every: TAG lookahead every N steps
     affinity_params: str = "trunk"  # train.affinity.params: what the lookahead steps
     fail_epoch: int | None = None  # debug.fail_tasks: raise once at this round
+    # $MTL_SWEEP_DEBUG_KILL_IN_SAVE: SIGKILL the trial's process half-way through writing
+    # this round's checkpoint, in an attempt that did not resume (tests of resume).
+    kill_in_save: int | None = None
+    # $MTL_SWEEP_STORE_DEADLINE_S: an attempt gives up on a tracking store that stays
+    # unreachable this long, MLflow's own HTTP retries included (trainables/store_retry.py).
+    store_deadline_s: float = 600.0
     # Where the trial keeps its resume checkpoint (absolute; shared by every node), found
     # by key: a retry, or the next `run` after an interruption, continues from it.
     checkpoint_dir: str | None = None
@@ -207,6 +215,9 @@ class Execution:
     # GPU: Ray (2.60 here; ray-project/ray#54868) leaves CUDA_VISIBLE_DEVICES alone for a
     # trial that asked for none.
     gpus: float = 0.0
+    # Tuned sweeps: the search objective (relative, val_loss) logged per round as
+    # search/objective and reported to Tune's scheduler; None logs none.
+    objective: str | None = None
 
     def params(self) -> dict[str, str]:
         """The `run.*` params: how the run ran."""

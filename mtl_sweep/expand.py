@@ -5,8 +5,10 @@ Rules, in order:
    weights x seed. Cells matching an `exclude` rule are dropped.
 2. `include` rules add small grids (omitted axes take the main grid's values).
 3. Weights: `fixed` takes each weight vector, restricted to the trial's own tasks; a
-   zero weight removes that task. A single-task trial always trains with weight 1 and
-   no weighting strategy. Adaptive strategies ignore weight vectors (all start at 1).
+   lattice item gives each task set its own vectors (`spec.weights`). A zero weight
+   removes that task, so a lattice vertex collapses into the smaller set's cell. A
+   single-task trial always trains with weight 1 and no weighting strategy. Adaptive
+   strategies ignore weight vectors (all start at 1).
 4. Trials that are identical after these rules collapse into one; the plan counts why.
 
 Each trial is a `TrialConfig` built here, once. Its key is a short hash of its identity
@@ -116,7 +118,7 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
     kept: list[Cell] = []
     n_main = excluded = n_included = 0
     excludes = Exclusions(grid.exclude)
-    for cell in cells(spec, grid, spec.train, None, "grid"):
+    for cell in cells(spec, grid, spec.train, None, "grid", file):
         n_main += 1
         if excludes(cell):
             excluded += 1
@@ -124,7 +126,7 @@ def expand(spec: Spec, file: str = "<spec>") -> Plan:
             kept.append(cell)
     for i, rule in enumerate(grid.include):
         train = merged_train(spec.train, rule.train, file, f"grid.include[{i}].train")
-        for cell in cells(spec, rule, train, rule.label, f"grid.include[{i}]"):
+        for cell in cells(spec, rule, train, rule.label, f"grid.include[{i}]", file):
             n_included += 1
             kept.append(cell)
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+from mtl_core.errors import SpecError
 from mtl_core.tasks import TaskSet, expand_task_item
 from mtl_sweep.spec.schema import MatchSpec, Spec, TrainSpec
-from mtl_sweep.spec.validate import weight_vector
+from mtl_sweep.spec.weights import vectors
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,12 @@ def _axis(rule: Any, grid: Any, name: str) -> list[Any]:
     return getattr(grid, name) if value is None else value
 
 
-def cells(spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: str) -> Iterator[Cell]:
+def cells(
+    spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: str, file: str = "<spec>"
+) -> Iterator[Cell]:
     """Rule 1 (or an include rule's small grid): the product of the rule's axes, omitted
-    axes taking the main grid's values."""
+    axes taking the main grid's values. A weight lattice gives each task set its own
+    vectors (spec/weights.py); `file` names the spec in a lattice's error."""
     grid = spec.grid
     tasksets: list[TaskSet] = []
     for item in _axis(rule, grid, "tasks"):
@@ -54,16 +58,35 @@ def cells(spec: Spec, rule: Any, train: TrainSpec, label: str | None, where: str
     for ts in tasksets:
         task_flags.append((ts, ts in seen))
         seen.add(ts)
+    items = _axis(rule, grid, "weights")
+    items_where = "grid.weights" if rule.weights is None or where == "grid" else f"{where}.weights"
+    per_set = {ts: _weight_vectors(items, ts, file, items_where) for ts in seen}
     axes = product(
         _axis(rule, grid, "backbone"),
         _axis(rule, grid, "pretrain"),
         task_flags,
         _axis(rule, grid, "weighting"),
-        [weight_vector(w) for w in _axis(rule, grid, "weights")],
-        _axis(rule, grid, "seed"),
     )
-    for backbone, pretrain, (tasks, dup), weighting, weights, seed in axes:
-        yield Cell(tasks, backbone, pretrain, weighting, weights, seed, train, label, where, dup)
+    seeds = _axis(rule, grid, "seed")
+    for backbone, pretrain, (tasks, dup), weighting in axes:
+        for weights in per_set[tasks]:
+            for seed in seeds:
+                yield Cell(
+                    tasks, backbone, pretrain, weighting, weights, seed, train, label, where, dup
+                )
+
+
+def _weight_vectors(
+    items: list[Any], tasks: TaskSet, file: str, where: str
+) -> list[dict[str, float]]:
+    """Every weights item's vectors for one task set, in item order."""
+    out: list[dict[str, float]] = []
+    for i, item in enumerate(items):
+        try:
+            out.extend(vectors(item, tasks))
+        except ValueError as exc:
+            raise SpecError(file, f"{where}[{i}]", str(exc)) from None
+    return out
 
 
 class Exclusions:

@@ -130,7 +130,7 @@ SMOKE = str(REPO / "sweeps" / "smoke.yaml")
 def wait_for_checkpoint(box: Sandbox, driver: subprocess.Popen, timeout: float = 300) -> None:
     """Wait until some trial of `driver`'s sweep has written its first round's checkpoint."""
     deadline = time.monotonic() + timeout
-    while not list((box.root / "cache" / "checkpoints").glob("*/*/resume.pt")):
+    while not list((box.root / "cache" / "checkpoints").glob("*/*/*/resume.pt")):
         assert driver.poll() is None, driver.stdout.read() if driver.stdout else ""
         assert time.monotonic() < deadline, "no trial checkpointed in time"
         time.sleep(0.5)

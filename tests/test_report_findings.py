@@ -192,6 +192,7 @@ def test_the_findings_text_answers_both_questions_and_says_when_seeds_cannot_res
     assert text[0].startswith("When does multi-task beat single-task? In ")
     assert "of 4 (cell, task) comparisons" in text[0]
     assert text[1].startswith("Does pretraining change that? For 0 of 1 multi-task cells")
+    assert "; for 1 the seeds cannot resolve it" in text[1]
     inter = [t for t in text if "pretrained on imdb_wiki vs" in t]
     assert len(inter) == 1 and "seeds cannot resolve it: the interval spans zero" in inter[0]
     assert "ResNet-18, no pretraining: ResNet-18-Age_Gender (1, 1), 6 seeds: Δm " in text[2]
@@ -288,3 +289,26 @@ def test_the_html_report_is_a_standalone_styled_document(uri, study_values):  # 
     assert ".up { color:" in page and ".down { color:" in page
     assert page.count("<details>") == page.count("<figure>") >= 5
     assert 'td[style*="right"]' in page  # numbers right-aligned in tabular figures
+
+
+def test_every_text_format_opens_with_the_findings_and_json_lists_them(uri, study_values):  # noqa: F811
+    import json
+
+    from mtl_sweep.report.render import render
+
+    report = build_report(uri)
+    first_table = "ResNet-18, no pretraining"
+    for fmt, heading in (
+        ("markdown", "## Findings"),
+        ("github", "## Findings"),
+        ("latex", r"\section*{Findings}"),
+        ("html", "<h2>Findings</h2>"),
+    ):
+        text = render(report, fmt)
+        found, table = text.find(heading), text.find(first_table)
+        assert 0 < found < table, fmt
+        assert text.count("When does multi-task beat single-task?") == 1, fmt
+    doc = json.loads(render(report, "json"))
+    assert list(doc).index("findings") < list(doc).index("tables")
+    assert doc["tests"] == 7 and len(doc["findings"]) == 3
+    assert doc["how_to_read"][0].startswith("Each cell is the mean ± sample standard deviation")

@@ -3,7 +3,11 @@ with the checkpoint), and a pretrained age head adopts the downstream split's sc
 
 from __future__ import annotations
 
+import logging
 import random
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from trainables.models.heads import AgeRegression
 from trainables.trainable import InjectedFailure, run_trial
 from trainables.trial_data import load_data
 
-from .conftest import SWEEPS
+from .conftest import REPO, SWEEPS
 
 
 def _request(tmp_path, overrides, **execution):
@@ -154,3 +158,80 @@ def test_a_pretrained_trial_uses_the_downstream_age_scale(tmp_path):
     assert float(down["heads.age.mean"]) == pytest.approx(data.init_age)
     assert float(down["heads.age.scale"]) == pytest.approx(max(data.age_scale, 1.0))
     assert float(pre["heads.age.mean"]) != pytest.approx(data.init_age)  # IMDB-WIKI's own
+
+
+# --- faults round 2: a checkpoint of another store, a kill during the save ------------------
+
+# Matched budget: 2 epochs x 48 / 16 = 6 steps; eval_every=2 gives three rounds (steps 2,4,6).
+THREE_ROUNDS = ["grid.tasks=[age]", "train.epochs=2", "train.eval_every=2"]
+
+
+def _history(request) -> dict[str, list[int]]:
+    """Every metric key of the trial's only run -> the steps it was logged at."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(request.execution.tracking_uri)
+    (run,) = client.search_runs([request.execution.experiment_id])
+    return {
+        key: [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        for key in run.data.metrics
+    }
+
+
+def _attempt_elsewhere(tmp_path: Path, **execution) -> subprocess.CompletedProcess:
+    """One attempt of the THREE_ROUNDS trial in a process of its own (as a Ray worker):
+    it may die, and its MLflow store is not cached in this process."""
+    script = (
+        "import sys; from dataclasses import replace; from pathlib import Path\n"
+        "from tests.test_resume import _request, THREE_ROUNDS\n"
+        "from trainables.trainable import run_trial\n"
+        "r = _request(Path(sys.argv[1]), THREE_ROUNDS)\n"
+        f"run_trial(replace(r, execution=replace(r.execution, **{execution!r})))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=REPO, capture_output=True, timeout=300
+    )
+
+
+def test_a_kill_inside_the_checkpoint_save_logs_no_step_twice(tmp_path):
+    """The trial's process is SIGKILLed half-way through writing round 1's checkpoint
+    (the kill_in_save hook); the next attempt removes the partial file before anything
+    else, resumes from round 0 in the same run, and logs every step of every key once."""
+    died = _attempt_elsewhere(tmp_path, kill_in_save=1)
+    assert died.returncode == -signal.SIGKILL, died.stderr.decode()[-2000:]
+    request = _request(tmp_path, THREE_ROUNDS)
+    folder = Path(request.execution.checkpoint_dir)
+    (partial,) = folder.glob(".resume.pt.tmp-*")  # what a kill mid-write leaves
+    assert ckpt.load(folder / ckpt.RESUME_FILE)["round"] == 0
+    assert 4 not in _history(request)["train/loss"]  # round 1 (step 4) died before logging
+
+    seen_at_first_round: list[bool] = []
+    run_trial(request, reporter=lambda m: seen_at_first_round.append(partial.exists()))
+    assert seen_at_first_round and not any(seen_at_first_round)  # removed at the start
+    history = _history(request)
+    for key, steps in history.items():
+        assert len(steps) == len(set(steps)), (key, steps)
+    assert history["train/loss"] == [2, 4, 6]
+
+
+def test_a_checkpoint_whose_run_the_store_lost_starts_afresh(tmp_path, caplog):
+    """`mlflow.db` deleted and made again at the same place (experiment id 1 again): the
+    checkpoint names a run this store never had. It is discarded with one warning and the
+    trial runs afresh, instead of failing on every run."""
+    from mlflow import MlflowClient
+
+    failed = _attempt_elsewhere(tmp_path, fail_epoch=1)  # round 0's checkpoint is kept
+    assert b"InjectedFailure" in failed.stderr, failed.stderr.decode()[-2000:]
+    assert (tmp_path / "ck" / ckpt.RESUME_FILE).is_file()  # _request's checkpoint_dir
+    (tmp_path / "mlflow.db").unlink()  # never opened in this process: no cached store
+    again = _request(tmp_path, THREE_ROUNDS)
+    assert again.execution.experiment_id == "1"  # as in the old store
+    with caplog.at_level(logging.WARNING, logger="trainables.trainable"):
+        result = run_trial(again)
+    assert "test/age_mae" in result
+    warnings = [r for r in caplog.records if "discarded the resume checkpoint" in r.message]
+    assert len(warnings) == 1
+    client = MlflowClient(again.execution.tracking_uri)
+    (run,) = client.search_runs([again.execution.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert _history(again)["train/loss"] == [2, 4, 6]  # from round 0, not after it

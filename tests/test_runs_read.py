@@ -175,7 +175,7 @@ def test_a_sqlite_file_that_is_no_database_is_a_one_line_error(tmp_path):
 
     db = tmp_path / "mlflow.db"
     db.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(InfraError, match="cannot be read"):
+    with pytest.raises(InfraError, match="not a usable sqlite database"):
         SqlReader.open(f"sqlite:///{db}")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -48,7 +50,8 @@ def test_a_permanent_error_is_raised_at_once():
     assert flaky.calls == 1
 
 
-def test_it_gives_up_after_its_deadline():
+def test_it_gives_up_after_its_deadline(monkeypatch):
+    monkeypatch.setattr(store_retry, "call_bound_s", lambda give_up_s: 0.05)
     flaky = Flaky(10**6, MlflowException("down", error_code=TEMPORARILY_UNAVAILABLE))
     with pytest.raises(MlflowException, match="down"):
         RetryingClient(flaky, give_up_s=0.2).log(7)
@@ -102,3 +105,35 @@ def test_a_create_whose_answer_is_lost_makes_one_run(tmp_path, monkeypatch):
     assert len(calls) == 1  # found, not created again
     assert [r.info.run_id for r in runs] == [trial.run_id] == calls
     assert runs[0].data.tags[C.KEY] == "k"
+
+
+def test_a_trial_gives_up_on_a_hung_server_within_its_deadline(tmp_path, monkeypatch):
+    """A server that accepts connections and never answers: MLflow's own retries (7, with
+    a 120 s timeout each by default) used to run minutes inside one call. The trial's
+    deadline now holds for the whole call."""
+    from trainables.trial_run import TrialRun
+
+    # MLflow's defaults, and the test's environment is restored afterwards.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+    deadline = 10.0
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # the kernel completes the handshake; nobody ever reads
+        uri = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        outcome: dict[str, object] = {}
+
+        def open_run() -> None:
+            started = time.monotonic()
+            try:
+                TrialRun(uri, "1", "t", {}, give_up_s=deadline)
+            except Exception as exc:
+                outcome["error"] = exc
+            outcome["took"] = time.monotonic() - started
+
+        worker = threading.Thread(target=open_run, daemon=True)
+        worker.start()
+        worker.join(deadline + 20)
+    assert "took" in outcome, "still inside MLflow's own retries after the deadline"
+    assert outcome["took"] <= deadline + 1.0
+    assert is_transient(outcome["error"])  # a store fault, given up on: the trial fails

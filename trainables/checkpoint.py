@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +19,17 @@ from mtl_core.files import atomic_path
 RESUME_FILE = "resume.pt"  # everything a later attempt needs: model, optimizer, best, ...
 
 
-def save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename, so a reader never sees half a file."""
+def save(obj: Any, path: Path, die_midway: bool = False) -> None:
+    """torch.save to a temporary file, then rename, so a reader never sees half a file.
+
+    `die_midway` (the test hook `kill_in_save`): SIGKILL this process once half the file
+    is written, as a node or worker lost mid-save would; the temporary stays behind.
+    """
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        if die_midway:
+            os.truncate(tmp, tmp.stat().st_size // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def load(path: Path) -> Any:

@@ -118,11 +118,15 @@ def evaluate(
     parts: Sequence[tuple[CachedSplit, tuple[str, ...]]],
     batch_size: int,
     ctx: StepContext,
+    losses: bool = False,
 ) -> dict[str, float]:
-    """Metrics per image over whole splits; parts: each source's split and its tasks."""
+    """Metrics per image over whole splits; parts: each source's split and its tasks.
+    With `losses`, also each task's loss per labelled image (`<task>_loss`)."""
     model.eval()
     tasks = tuple(t for _, ts in parts for t in ts)
     acc = SplitMetrics(tasks)
+    loss_sum: dict[str, float] = {}
+    loss_n: dict[str, int] = {}
     # One job list across every part, so the workers run ahead over part boundaries too.
     jobs = [(ts, job) for split, ts in parts for job in eval_jobs(split, ts, batch_size)]
     batches = prefetch([job for _, job in jobs], ctx.workers, ctx.pin)
@@ -132,5 +136,13 @@ def evaluate(
             outputs = model(x)
         preds = {t: model.heads[t].predict(outputs[t]).cpu() for t in part_tasks}
         acc.update(preds, batch.labels, batch.mask, batch.age_std)
+        for task in part_tasks if losses else ():
+            m = batch.mask[task]
+            n = int(m.sum())
+            if n:
+                target = batch.labels[task].to(ctx.device)[m.to(ctx.device)]
+                loss = model.heads[task].loss(outputs[task][m.to(ctx.device)], target)
+                loss_sum[task] = loss_sum.get(task, 0.0) + float(loss) * n
+                loss_n[task] = loss_n.get(task, 0) + n
     model.train()
-    return acc.compute()
+    return {**acc.compute(), **{f"{t}_loss": loss_sum[t] / loss_n[t] for t in loss_sum}}

@@ -7,6 +7,7 @@ comes from the request's typed `TrialConfig` and `Execution`: nothing here has a
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -23,6 +24,7 @@ import torch
 
 import trainables.checkpoint as ckpt
 from mtl_core import contract as C
+from mtl_core import resume
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from trainables.affinity import AffinityProbe, probe_for
 from trainables.batches import StepBatches
@@ -30,15 +32,17 @@ from trainables.loop import evaluate, train_one_epoch
 from trainables.metrics import selection_score
 from trainables.models import build_model
 from trainables.models.multitask import MultiTaskNet
+from trainables.objective import objective as score_objective
 from trainables.optim import build_optimizer, build_scheduler
 from trainables.prefetch import prefetch
 from trainables.pretrained import fetch_pretrained
 from trainables.step import StepContext
 from trainables.trial_data import TrialData, load_data, resolve_sources
-from trainables.trial_run import TrialRun, config_yaml
+from trainables.trial_run import RunGone, TrialRun, config_yaml
 from trainables.weighting import Weighting, build_weighting
 
 Reporter = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 class InjectedFailure(RuntimeError):
@@ -72,32 +76,65 @@ def run_trial(request: TrialRequest, reporter: Reporter | None = None) -> dict[s
     attempt (a Tune retry, or the next `run` after an interruption) finds it there by key
     and continues after that round, in the same MLflow run. The checkpoint is removed
     when the trial finishes. On any exception the run ends FAILED with tag
-    mtl_sweep.error, and the exception propagates. `reporter` receives each round's
-    metrics (Ray Tune's report, under Tune).
+    mtl_sweep.error, and the exception propagates; when Ray Tune stops the trial
+    (SystemExit from its report: a signal, a scheduler) the run ends KILLED. `reporter`
+    receives each round's metrics (Ray Tune's report, under Tune).
     """
     started = time.perf_counter()
     ex = request.execution
-    resume = Path(ex.checkpoint_dir) / ckpt.RESUME_FILE if ex.checkpoint_dir else None
-    state = ckpt.load(resume) if resume is not None and resume.is_file() else None
-    tracker = TrialRun(
-        ex.tracking_uri,
-        ex.experiment_id,
-        request.name,
-        request.tags,
-        resume_run_id=state["mlflow_run_id"] if state else None,
-    )
+    folder = Path(ex.checkpoint_dir) if ex.checkpoint_dir else None
+    tracker, state = _open_run(request, folder)
     try:
         with tracker.system_metrics():
             session = _setup(request, tracker, state)
-            _fit(session, request, tracker, reporter, resume)
+            if state is not None and "metrics" in state:
+                # The checkpoint's own round: saved before it was logged, so the attempt
+                # that wrote it may have died in between.
+                tracker.log_missing(state["metrics"], state["metric_step"], state["logged_at"])
+            _fit(session, request, tracker, reporter, folder)
             result = _test(session, request, tracker, reporter, started)
+    except (KeyboardInterrupt, SystemExit):
+        tracker.stop()
+        raise
     except BaseException as exc:
         tracker.fail(exc)
         raise
     tracker.finish(request.key, request.config.kind)
-    if resume is not None:
-        shutil.rmtree(resume.parent, ignore_errors=True)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def _open_run(request: TrialRequest, folder: Path | None) -> tuple[TrialRun, dict | None]:
+    """The trial's MLflow run and the checkpoint it continues (None: a fresh start).
+
+    Temporaries of a save that died are removed first. A checkpoint whose run the store
+    no longer has (a new store at the same place, a deleted run) is discarded with one
+    warning, and the trial starts afresh in a new run.
+    """
+    ex = request.execution
+    state = None
+    if folder is not None:
+        resume.remove_partials(folder)
+        path = folder / ckpt.RESUME_FILE
+        state = ckpt.load(path) if path.is_file() else None
+    args = (ex.tracking_uri, ex.experiment_id, request.name, request.tags)
+    if state is not None:
+        try:
+            return TrialRun(*args, state["mlflow_run_id"], ex.store_deadline_s), state
+        except RunGone as gone:
+            log.warning(
+                "discarded the resume checkpoint of trial %s: its MLflow run %s is not in "
+                "this store; the trial starts afresh",
+                request.key,
+                gone,
+            )
+            assert folder is not None
+            resume.discard(folder)
+    tracker = TrialRun(*args, give_up_s=ex.store_deadline_s)
+    if folder is not None:
+        resume.write_owner(folder, tracker.run_id)
+    return tracker, None
 
 
 @dataclass
@@ -117,6 +154,7 @@ class Session:
     best_score: float = math.inf
     best_step: int = -1  # the metric step (epoch, or optimizer step) of the best weights
     best_state: dict[str, torch.Tensor] | None = None
+    best_objective: float = -math.inf  # tuned sweeps: the best round's search objective
 
 
 @dataclass(frozen=True)
@@ -167,7 +205,8 @@ def _setup(
     # corrupt images, ...): `data check` shows the same counts before a run.
     tracker.set_tags({"mtl_sweep.budget": data.describe(), "mtl_sweep.data_drops": data.drops()})
     if not tracker.resumed:
-        tracker.log_metrics({**data.budget_metrics(), **data.data_metrics()}, step=0)
+        metrics = {**data.budget_metrics(), **data.data_metrics(), **data.trivial}
+        tracker.log_metrics(metrics, step=0)
     model = _model(request, tracker, data, state)
     model.to(device)
     cuda = device.type == "cuda"
@@ -239,6 +278,7 @@ def _restore(session: Session, state: dict[str, Any]) -> None:
     session.start_round = int(state["round"]) + 1
     session.best_score, session.best_step = float(state["best_score"]), int(state["best_step"])
     session.best_state = state["best_state"]
+    session.best_objective = float(state.get("best_objective", -math.inf))
     ckpt.restore_rng(state["rng"])  # dropout masks etc. continue as if never stopped
 
 
@@ -247,9 +287,14 @@ def _fit(
     request: TrialRequest,
     tracker: TrialRun,
     reporter: Reporter | None,
-    resume: Path | None,
+    folder: Path | None,
 ) -> None:
-    """Train round by round, validate, keep the best-on-val weights, checkpoint each round."""
+    """Train round by round, validate, keep the best-on-val weights, checkpoint each round.
+
+    A round's checkpoint (with its metrics) is written before its metrics are logged, so a
+    retry never logs a step twice: one that died before the checkpoint was in place
+    trains the round again, one that died after it logs what is missing (run_trial).
+    """
     cfg, ex = request.config, request.execution
     for r in s.rounds[s.start_round :]:
         # Injected once: a retry that resumed from a checkpoint goes on (tests of resume).
@@ -268,7 +313,8 @@ def _fit(
             s.model, batches, s.weighting, s.optimizer, s.ctx, r.index, s.scheduler, s.affinity
         )
         s.weighting.end_epoch(result.task_loss)
-        val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx)
+        losses = ex.objective == "val_loss"
+        val = evaluate(s.model, s.data.val, ex.eval_batch_size, s.ctx, losses=losses)
         score = selection_score(val, cfg.tasks, s.data.age_baseline)
         improved = score < s.best_score
         if improved:
@@ -284,12 +330,43 @@ def _fit(
             **{f"{C.WEIGHT}{t}": w for t, w in s.weighting.weights().items()},
             "time/epoch_s": result.seconds,
             **(s.affinity.end_epoch() if s.affinity else {}),
+            **_search_metrics(s, ex.objective, val, cfg.tasks, r),
         }
-        tracker.log_metrics(metrics, step=r.metric_step)
-        if resume is not None:
-            ckpt.save(_state(s, r.index, tracker, improved), resume)
+        stamp = int(time.time() * 1000)
+        if folder is not None:
+            # The test hook dies mid-save once: an attempt that resumed goes on.
+            die = ex.kill_in_save == r.index and not s.resumed
+            state = _state(s, r.index, tracker, improved)
+            state.update(metrics=metrics, metric_step=r.metric_step, logged_at=stamp)
+            ckpt.save(state, folder / ckpt.RESUME_FILE, die_midway=die)
+        tracker.log_metrics(metrics, step=r.metric_step, timestamp_ms=stamp)
         if reporter is not None:
-            reporter({**metrics, "round": r.index, "step": r.metric_step, "final": False})
+            reporter({**metrics, **_progress(r.index + 1, tracker), "step": r.metric_step})
+
+
+def _search_metrics(
+    s: Session, objective: str | None, val: dict[str, float], tasks, r: Round
+) -> dict[str, float]:
+    """A tuned sweep's round: search/objective (higher is better) and search/steps, the
+    optimizer steps run so far (its last value is what the run spent, stopped or not)."""
+    if objective is None:
+        return {}
+    value = score_objective(objective, val, s.data.trivial, tasks)
+    if math.isfinite(value):
+        s.best_objective = max(s.best_objective, value)
+    return {C.SEARCH_OBJECTIVE: value, C.SEARCH_STEPS: r.first_step + r.steps}
+
+
+def _progress(rounds_done: int, tracker: TrialRun, final: bool = False) -> dict[str, Any]:
+    """What every report to Tune carries besides metrics: the rounds done (a scheduler's
+    time attribute, which survives a restart from our own checkpoint), the MLflow run (the
+    driver closes a run its scheduler stopped) and whether this is the final report."""
+    return {
+        "round": rounds_done - 1,
+        "rounds_done": rounds_done,
+        "run_id": tracker.run_id,
+        "final": final,
+    }
 
 
 def _test(
@@ -317,10 +394,17 @@ def _test(
         tracker.log_file(path, str(Path(C.CHECKPOINT_ARTIFACT).parent))
     # The trial's whole work, its checkpoint artifact included; only the last report and
     # ending the run come after.
+    if request.execution.objective is not None:
+        final[C.SEARCH_BEST] = s.best_objective
     final["time/trial_s"] = time.perf_counter() - started
-    tracker.log_metrics(final, step=s.best_step)
+    if tracker.resumed:  # an earlier attempt may have logged them before it died
+        tracker.log_missing(final, step=s.best_step)
+    else:
+        tracker.log_metrics(final, step=s.best_step)
     if reporter is not None:
-        reporter({**final, "round": len(s.rounds) - 1, "final": True})
+        # The scheduler's metric is in every report (the best round's, here).
+        best = {C.SEARCH_OBJECTIVE: s.best_objective} if C.SEARCH_BEST in final else {}
+        reporter({**final, **best, **_progress(len(s.rounds), tracker, final=True)})
     return final
 
 
@@ -348,6 +432,7 @@ def _state(s: Session, round_index: int, tracker: TrialRun, improved: bool) -> d
         "best_score": s.best_score,
         "best_step": s.best_step,
         "best_state": s.best_state,
+        "best_objective": s.best_objective,
         "mlflow_run_id": tracker.run_id,
         "rng": ckpt.rng_state(),
         "affinity": s.affinity.state_dict() if s.affinity else {},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from mtl_core.trial import TrialConfig
 from mtl_data.cache import CachedSplit, load_split
 from mtl_data.source import resolve_source
 from trainables.batches import MultiSourceBatches, StepBatches
+from trainables.objective import trivial_metrics
 
 Parts = list[tuple[CachedSplit, tuple[str, ...]]]  # each source's split, and its tasks
 
@@ -31,6 +32,7 @@ class TrialData:
     age_baseline: float  # val MAE of predicting init_age for every image
     total_steps: int  # optimizer steps S over the whole trial
     steps_per_epoch: float  # what one `epoch` of the schedule is, in steps
+    trivial: dict[str, float] = field(default_factory=dict)  # trivial/<split>/<metric>
 
     def images_per_step(self) -> dict[str, int]:
         """Each task's own labelled images per optimizer step."""
@@ -124,8 +126,9 @@ def load_data(config: TrialConfig, cache_dir: Path) -> TrialData:
         init_age, scale = float(np.nanmean(ages)), float(np.nanstd(ages))
         val_ages = np.concatenate([s.labels["age"] for s, ts in parts["val"] if "age" in ts])
         baseline = float(np.nanmean(np.abs(val_ages - init_age)))
+    trivial = trivial_metrics(parts["train"], parts["val"], parts["test"], config.tasks)
     return TrialData(
-        batches, parts["val"], parts["test"], init_age, scale, baseline, total, per_epoch
+        batches, parts["val"], parts["test"], init_age, scale, baseline, total, per_epoch, trivial
     )
 
 

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from mtl_core import contract as C
+from mtl_core.resume import run_is_gone
 from mtl_core.runs import finished_runs
 from mtl_core.trial import TrialRequest
-from trainables.store_retry import RetryingClient, retrying
+from trainables.store_retry import GIVE_UP_S, RetryingClient, bound_http, retrying
 
 BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call
 ERROR_CHARS = 4000  # the error tag keeps the traceback's tail, ending with "Type: message"
 SYSTEM_METRICS_INTERVAL_S = 2.0
 FAIL_GIVE_UP_S = 30.0  # recording a failure waits less: the store may be what failed
+STOPPED = "stopped before its end; resumes from its last checkpoint on the next run"
 
 
 def error_text(exc: BaseException) -> str:
@@ -32,7 +34,17 @@ def error_text(exc: BaseException) -> str:
     return text[-ERROR_CHARS:]
 
 
-def create_once(client: Any, experiment_id: str, name: str, tags: Mapping[str, str]) -> str:
+class RunGone(LookupError):
+    """The run a checkpoint continues is not in the store (a new store, or deleted)."""
+
+
+def create_once(
+    client: Any,
+    experiment_id: str,
+    name: str,
+    tags: Mapping[str, str],
+    give_up_s: float = GIVE_UP_S,
+) -> str:
     """Create the trial's run exactly once, through transient store faults; returns its id.
 
     A create_run whose answer is lost (the server created the run, then the connection
@@ -54,11 +66,15 @@ def create_once(client: Any, experiment_id: str, name: str, tags: Mapping[str, s
                 return found[0].info.run_id
         return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
-    return retrying(create)()
+    return retrying(create, give_up_s)()
 
 
 class TrialRun:
-    """Create or resume a run, log to it, and end it FINISHED or FAILED."""
+    """Create or resume a run, log to it, and end it FINISHED, FAILED or KILLED.
+
+    Every call gives up on a store that stays unreachable for `give_up_s`, MLflow's own
+    HTTP retries included (trainables/store_retry.py).
+    """
 
     def __init__(
         self,
@@ -67,21 +83,36 @@ class TrialRun:
         name: str,
         tags: Mapping[str, str],
         resume_run_id: str | None = None,
+        give_up_s: float = GIVE_UP_S,
     ) -> None:
+        """Raises RunGone when `resume_run_id` is not a live run of the experiment."""
         from mlflow import MlflowClient
 
+        bound_http(give_up_s)
         self.uri = tracking_uri
         raw = MlflowClient(tracking_uri=tracking_uri)
-        self.client = RetryingClient(raw)
-        self._quick = RetryingClient(raw, FAIL_GIVE_UP_S)
+        self.client = RetryingClient(raw, give_up_s)
+        self._quick = RetryingClient(raw, min(give_up_s, FAIL_GIVE_UP_S))
         self.experiment_id = experiment_id
         if resume_run_id:
             self.run_id, self.resumed = resume_run_id, True
-            self.client.update_run(resume_run_id, status="RUNNING")
-            if C.ERROR in self.client.get_run(resume_run_id).data.tags:
-                self.client.delete_tag(resume_run_id, C.ERROR)  # a retry clears the old error
+            self._resume(resume_run_id)
         else:
-            self.run_id, self.resumed = create_once(raw, experiment_id, name, tags), False
+            self.run_id = create_once(raw, experiment_id, name, tags, give_up_s)
+            self.resumed = False
+
+    def _resume(self, run_id: str) -> None:
+        try:
+            run = self.client.get_run(run_id)
+        except Exception as exc:
+            if run_is_gone(exc):
+                raise RunGone(run_id) from exc
+            raise
+        if run.info.lifecycle_stage == "deleted" or run.info.experiment_id != self.experiment_id:
+            raise RunGone(run_id)
+        self.client.update_run(run_id, status="RUNNING")
+        if C.ERROR in run.data.tags:
+            self.client.delete_tag(run_id, C.ERROR)  # a retry clears the old error
 
     def log_params(self, params: Mapping[str, str]) -> None:
         """Log params once (a resumed run already has them)."""
@@ -101,14 +132,33 @@ class TrialRun:
         for i in range(0, len(items), BATCH):
             self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int, timestamp_ms: int | None = None
+    ) -> None:
         """Log metrics at `step` (the epoch) in one call."""
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
         items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_missing(
+        self, metrics: Mapping[str, float], step: int, timestamp_ms: int | None = None
+    ) -> int:
+        """Log those of `metrics` the run has no value of at `step` yet; returns how many.
+
+        A resumed attempt replays what an earlier one may or may not have logged before it
+        died: each key keeps one value per step.
+        """
+        missing = {
+            k: v
+            for k, v in metrics.items()
+            if all(m.step != step for m in self.client.get_metric_history(self.run_id, k))
+        }
+        if missing:
+            self.log_metrics(missing, step, timestamp_ms)
+        return len(missing)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store `text` as an artifact file."""
@@ -147,10 +197,18 @@ class TrialRun:
 
     def fail(self, exc: BaseException) -> None:
         """End FAILED with the error text as tag mtl_sweep.error. Never raises."""
+        self._end("FAILED", error_text(exc))
+
+    def stop(self) -> None:
+        """End KILLED: Ray Tune stopped the trial (a signal, a scheduler, a shutdown).
+        Never raises."""
+        self._end("KILLED", STOPPED)
+
+    def _end(self, status: str, reason: str) -> None:
         try:
-            self._quick.set_tag(self.run_id, C.ERROR, error_text(exc))
-            self._quick.set_terminated(self.run_id, "FAILED")
-        except Exception:  # the store may be what failed; the trial's error wins
+            self._quick.set_tag(self.run_id, C.ERROR, reason)
+            self._quick.set_terminated(self.run_id, status)
+        except Exception:  # the store may be what failed; the trial's own ending wins
             pass
 
 

@@ -11,6 +11,7 @@ from mtl_core.tasks import tasks_tag
 from mtl_core.trial import TrialConfig
 from mtl_sweep.budget import planned_budget
 from mtl_sweep.expand import Plan, Trial
+from mtl_sweep.search.plan_view import AFTER_SEARCH, search_json, search_table
 
 
 def weights_text(trial: Trial) -> str:
@@ -97,6 +98,10 @@ def _plan_json(plan: Plan, done: Collection[str]) -> str:
         "unsized_runs": total_images(plan)[1],
     }
     doc = {"sweep": plan.spec.name, "pretrain_jobs": jobs, "trials": trials, "counts": counts}
+    if plan.spec.search is not None:  # the trials are the final runs: docs/tuning.md
+        doc["search"] = search_json(plan, done)
+        for trial in trials:
+            trial["done"] = AFTER_SEARCH
     return json.dumps(doc, indent=2)
 
 
@@ -137,6 +142,11 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
         ]
         heads = ["key", "stage", "backbone", "tasks", "steps", "images", "used by", "status"]
         out += ["Pretraining jobs", tabulate(rows, heads, tablefmt="simple"), ""]
+    if plan.spec.search is not None:  # the trials are the final runs: docs/tuning.md
+        out += search_table(plan, done)
+    status = (
+        (lambda _: AFTER_SEARCH) if plan.spec.search is not None else (lambda k: _status(k, done))
+    )
     rows = [
         [
             t.key,
@@ -147,7 +157,7 @@ def _plan_table(plan: Plan, done: Collection[str]) -> str:
             t.config.seed,
             t.config.label or "",
             *_budget_cells(t.config),
-            _status(t.key, done),
+            status(t.key),
         ]
         for t in plan.trials
     ]

@@ -40,14 +40,21 @@ def build_report(
     `groupings`: the task-grouping section for every table (True), none (False), or for
     tables with task subsets other than single tasks and all of them (None).
     """
+    from mtl_sweep.report.fronts import attach_fronts
     from mtl_sweep.report.grouping_analysis import attach_groupings
     from mtl_sweep.report.query import load_sweep
     from mtl_sweep.report.tables import build_tables, check_alpha
+    from mtl_sweep.report.tuning import load_tuning, untuned_configs
 
     check_alpha(alpha)  # before the store is read
     runs = load_sweep(uri, experiment, sweep)
+    tuning = load_tuning(runs) if runs.runs["tuned_from"].notna().any() else None
+    if tuning is not None:  # the tables hold the final runs (docs/tuning.md)
+        runs = untuned_configs(runs, tuning)
     report = build_tables(runs, group_by, alpha)
+    report.tuning = tuning
     attach_groupings(report, runs.runs, groupings)
+    attach_fronts(report, runs.runs)
     return report
 
 

@@ -16,7 +16,7 @@ Both questions of the study, answered from the statistics the report already has
 
 Units: Δm and its differences in percent; a task's gain s_t (M_t − S_t) and its
 differences in the metric's stored units (accuracy fractions, years), as in the paired
-table. Nothing here formats text; `findings_text` does.
+table. Nothing here formats text; `findings_section` does.
 """
 
 from __future__ import annotations

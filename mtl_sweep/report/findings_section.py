@@ -188,7 +188,7 @@ def answer_pretraining(findings: Findings) -> str | None:
         "cells, pretraining changes Δm significantly"
     )
     if len(resolved) < len(deltas):
-        text += "; for the others the seeds cannot resolve it (see below)"
+        text += f"; for {len(deltas) - len(resolved)} the seeds cannot resolve it (see below)"
     return text + "."
 
 

@@ -268,6 +268,139 @@ class Grouping:
     notes: list[str] = field(default_factory=list)
 
 
+# --- trade-off fronts ----------------------------------------------------------------------
+
+DOMINATED, FRONT, BEYOND = "dominated", "front", "beyond"  # an adaptive strategy's verdict
+FIXED = "fixed"  # the hypervolume entry of the fixed-weight front
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration on a pair's two axes: means and intervals in stored units."""
+
+    name: str  # the weights as text (`0.18, 1.82`), a strategy, or `single-task`
+    weights: tuple[float, ...] | None  # fixed weights over the set's tasks; None otherwise
+    axes: tuple[Interval, Interval]  # per task of the pair: mean, std, n and the interval
+    values: tuple[dict[int, float], dict[int, float]]  # per task: seed -> value
+
+    @property
+    def means(self) -> tuple[float, float]:
+        """The mean per task of the pair."""
+        return (self.axes[0].mean, self.axes[1].mean)
+
+
+@dataclass(frozen=True)
+class FrontVerdict:
+    """Where an adaptive strategy's mean point lies against the fixed-weight front."""
+
+    point: Point
+    verdict: str  # DOMINATED, FRONT or BEYOND
+    # The weighting the tests compare with: the best dominating weighting (dominated) or
+    # the best front point it dominates (beyond); None on the front.
+    versus: Point | None = None
+    # Task -> paired test; its gains are signed so that + favours the dominating side.
+    tests: dict[str, Paired] = field(default_factory=dict)
+
+    @property
+    def dominated_by(self) -> tuple[float, ...] | None:
+        """The weights of the best fixed weighting that dominates it, or None."""
+        return self.versus.weights if self.verdict == DOMINATED and self.versus else None
+
+    @property
+    def dominates(self) -> tuple[float, ...] | None:
+        """The weights of the front point it dominates (beyond), or None."""
+        return self.versus.weights if self.verdict == BEYOND and self.versus else None
+
+
+@dataclass(frozen=True)
+class Front:
+    """One task pair of one multi-task set: its fixed weightings, front and strategies."""
+
+    backbone: str
+    pretrain: str
+    tasks: tuple[str, ...]  # the multi-task set the rows trained
+    pair: tuple[str, str]  # the two tasks on the axes, in canonical order
+    variant: str = ""  # the params that tell its rows apart from others' (Row.variant)
+    seeds: tuple[int, ...] = ()  # the seeds every fixed weighting finished
+    points: list[Point] = field(default_factory=list)  # the fixed weightings
+    on_front: list[bool] = field(default_factory=list)  # per point: non-dominated; [] undrawn
+    singles: dict[str, Point] = field(default_factory=dict)  # task -> single-task point
+    strategies: list[FrontVerdict] = field(default_factory=list)  # judged by the front
+    unjudged: tuple[str, ...] = ()  # adaptive strategies with no front to judge them by
+    hypervolume: dict[str, float] = field(default_factory=dict)  # FIXED or strategy -> HV
+    notes: list[str] = field(default_factory=list)  # why a front, verdict or HV is missing
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the pair has a front (enough weightings on shared seeds)."""
+        return bool(self.on_front)
+
+    @property
+    def front(self) -> list[Point]:
+        """The non-dominated fixed weightings (none where no front is drawn)."""
+        return [p for p, on in zip(self.points, self.on_front, strict=False) if on]
+
+
+# --- tuned sweeps (docs/tuning.md) ----------------------------------------------------------
+
+BUDGET_TOLERANCE = 0.10  # compared cells whose search steps differ by more are flagged
+OUTER = 0.10  # a chosen value this close to a range's end (log space for loguniform) warns
+DAGGER = "†"  # marks a comparison whose arms' search steps differ by more than the tolerance
+
+
+@dataclass(frozen=True)
+class SearchPoint:
+    """One search run as the report sees it."""
+
+    index: int  # sample index in its cell
+    values: dict[str, Any]  # search key -> sampled value
+    objective: float  # its best round's validation objective; the last one reached if stopped
+    steps: int  # optimizer steps it ran
+    stopped: bool  # stopped early by its cell's scheduler
+    run_id: str
+
+
+@dataclass
+class TunedCell:
+    """One cell's search: its samples, the winner its final runs retrain, what it spent."""
+
+    cell: str  # the cell id (tag mtl_sweep.cell)
+    name: str  # e.g. ResNet-18-Age
+    backbone: str
+    pretrain: str
+    tasks: tuple[str, ...]
+    weighting: str
+    points: list[SearchPoint]
+    chosen: SearchPoint | None  # the winner its final runs name (mtl_sweep.tuned_from)
+    steps: int  # optimizer steps over its search runs, stopped ones for what they ran
+    edges: list[str] = field(default_factory=list)  # searched keys chosen in an outer 10%
+    flagged: list[str] = field(default_factory=list)  # comparisons whose steps differ > 10%
+
+    @property
+    def full(self) -> list[SearchPoint]:
+        """The samples that ran the full budget (the only ones that can win)."""
+        return [p for p in self.points if not p.stopped and math.isfinite(p.objective)]
+
+    @property
+    def spread(self) -> Stat:
+        """Mean and std of the full-budget samples' objectives."""
+        return Stat.of(p.objective for p in self.full)
+
+
+@dataclass
+class Tuning:
+    """How a tuned sweep's tables were tuned: the protocol and every cell's search."""
+
+    space: dict[str, dict[str, list[Any]]]  # search key -> {distribution: args}
+    samples: int
+    algorithm: str
+    scheduler: str
+    objective: str
+    cells: list[TunedCell]
+    comparisons: list[tuple[str, list[str], float]] = field(default_factory=list)
+    # (multi-task cell, its single-task cells, max/min of their search steps)
+
+
 # --- findings: the two questions, answered ---------------------------------------------------
 
 # A verdict: multi-task against single-task, or pretrained against not (report/findings.py).
@@ -357,7 +490,9 @@ class Report:
     alpha: float = DEFAULT_ALPHA  # significance level; intervals are 1 - alpha
     tests: int = 0  # paired and interaction t-tests: the family Holm's correction runs over
     groupings: list[Grouping] = field(default_factory=list)
+    tuning: Tuning | None = None  # a tuned sweep's search (the tables hold its final runs)
     findings: Findings = field(default_factory=Findings)
+    fronts: list[Front] = field(default_factory=list)  # report/fronts.py
 
 
 # --- the document: what every format shows -------------------------------------------------
@@ -466,6 +601,27 @@ class AffinityPanel:
     """One heatmap of Z(i→j) for `--plot`: an analysis with affinities."""
 
     grouping: Grouping
+
+
+@dataclass(frozen=True)
+class FrontPanel:
+    """One task pair's trade-off front for `--plot`."""
+
+    title: str
+    front: Front
+    alpha: float
+
+
+@dataclass(frozen=True)
+class SensitivityPanel:
+    """One searched dimension and one task for `--plot`: the validation objective of every
+    search run against its value, one series per cell that trains the task."""
+
+    key: str  # the searched key, e.g. optimizer.lr
+    task: str
+    log: bool  # loguniform: a log-scaled x axis
+    series: list[tuple[str, list[tuple[float, float, bool]]]]  # cell name, (value, obj, stopped)
+    objective: str  # relative or val_loss
 
 
 @dataclass

@@ -47,6 +47,9 @@ COLUMNS: tuple[str, ...] = (
     "affinity",  # dict (source, target) -> affinity_mean/ metric; empty without train.affinity
     "affinity_params",  # what its lookahead stepped: trunk (also when not logged) or last_shared
     "budget",  # dict budget/* metric -> value: the steps and images the trial trained with
+    "cell",  # tuned sweeps: the cell (mtl_sweep.cell), or None
+    "tuned_from",  # tuned sweeps: the search run a final run retrains, or None
+    "trivial",  # dict trivial/* metric -> value: the trivial predictor's (absent on older runs)
     *METRIC_KEYS,
 )
 
@@ -81,9 +84,11 @@ WANTED = Wanted(
         C.SEED,
         C.LABEL,
         C.SUPERSEDED_BY,
+        C.CELL,  # tuned sweeps: a final run's cell and the search run it retrains
+        C.TUNED_FROM,
     ),
     param_prefixes=(*CONFIG_PREFIXES, "loss_weight.", "run.affinity_params"),
-    metric_prefixes=(*METRIC_KEYS, C.AFFINITY_MEAN, "budget/"),
+    metric_prefixes=(*METRIC_KEYS, C.AFFINITY_MEAN, "budget/", C.TRIVIAL),
 )
 
 
@@ -183,6 +188,9 @@ def _record(run: RunData, configs: dict[tuple[tuple[str, str], ...], RunConfig])
         "affinity": _affinity(metrics),
         "affinity_params": params.get("run.affinity_params", "trunk"),
         "budget": {k: v for k, v in metrics.items() if k.startswith("budget/")},
+        "cell": tags.get(C.CELL),
+        "tuned_from": tags.get(C.TUNED_FROM),
+        "trivial": {k: v for k, v in metrics.items() if k.startswith(C.TRIVIAL)},
     }
     record.update({k: metrics.get(k, float("nan")) for k in METRIC_KEYS})
     return record

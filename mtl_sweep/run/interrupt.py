@@ -1,8 +1,10 @@
 """SIGINT and SIGTERM during `mtl-sweep run`: stop Tune cleanly, never report success.
 
 The first signal asks Tune to stop every trial (a Tune Stopper, polled between results);
-trials keep their last checkpoint and resume from it on the next run. A second signal
-aborts at once. The driver then exits 128 + signal: 130 for SIGINT, 143 for SIGTERM.
+trials keep their last checkpoint, end their runs KILLED, and resume from the checkpoint
+on the next run. A second signal aborts at once, except while the driver ends the runs
+(`shielded`, a second or two): there it is deferred, and a third aborts even that. The
+driver then exits 128 + signal: 130 for SIGINT, 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Interrupt:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._conditions: list[Callable[[], bool]] = []
+        self._shielded = self._deferred = False
 
     @property
     def requested(self) -> bool:
@@ -41,6 +45,10 @@ class Interrupt:
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None:
+            if self._shielded and not self._deferred:
+                self._deferred = True
+                click.echo("ending the runs first (signal again to abort even that)", err=True)
+                return
             raise KeyboardInterrupt  # the second signal: abort now
         self.signum = signum
         click.echo(
@@ -63,11 +71,28 @@ class Interrupt:
             yield self
         finally:
             for s, handler in old.items():
-                signal.signal(s, handler)
+                # Interrupted, the driver only exits from here: a late second signal must
+                # not turn exit 130 into a traceback in an exit handler.
+                signal.signal(s, signal.SIG_IGN if self.requested else handler)
+
+    @contextmanager
+    def shielded(self) -> Iterator[None]:
+        """Defer one abort in this block: the driver is ending the runs KILLED, and an
+        abort half-way would leave some RUNNING."""
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
+
+    def stop_when(self, condition: Callable[[], bool]) -> None:
+        """Also stop every trial (as `stopper` does) once `condition()` is true."""
+        self._conditions.append(condition)
 
     def stopper(self, also: Callable[[], bool] = lambda: False) -> Any:
         """A Tune Stopper that stops the whole experiment once a signal arrived, or once
-        `also()` is true. Tune asks it after every result and every loop (~0.1 s)."""
+        `also()` or a `stop_when` condition is true. Tune asks it after every result and
+        every loop (~0.1 s)."""
         from ray.tune.stopper import Stopper
 
         interrupt = self
@@ -77,6 +102,6 @@ class Interrupt:
                 return self.stop_all()
 
             def stop_all(self) -> bool:
-                return interrupt.requested or also()
+                return interrupt.requested or also() or any(c() for c in interrupt._conditions)
 
         return OnSignal()

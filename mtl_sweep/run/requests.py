@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtl_core import contract as C
+from mtl_core.resume import resume_dir
 from mtl_core.tasks import expand_task_item, tasks_tag
 from mtl_core.trial import Execution, TrialConfig, TrialRequest
 from mtl_sweep.expand import PretrainJob, Trial
+from mtl_sweep.run.fault_env import FaultSettings
 from mtl_sweep.spec.redact import redact_uri
 from mtl_sweep.spec.schema import Spec
 
@@ -22,10 +24,12 @@ class RunContext:
     experiment_id: str
     parent_run_id: str | None
     cache_dir: Path
+    faults: FaultSettings = field(default_factory=FaultSettings)
 
     def checkpoint_dir(self, key: str) -> Path:
-        """The resume checkpoint of the trial or job `key` (under the shared cache folder)."""
-        return self.cache_dir / "checkpoints" / self.experiment_id / key
+        """The resume checkpoint of the trial or job `key` (under the shared cache folder),
+        of this store and experiment (mtl_core/resume.py)."""
+        return resume_dir(self.cache_dir, self.tracking_uri, self.experiment_id, key)
 
     def uri_redactions(self) -> dict[str, str]:
         """{tracking URI: the same with its secret ${VAR}s unexpanded}, from the spec."""
@@ -34,7 +38,9 @@ class RunContext:
             return {}
         return {self.spec.tracking.uri: template}
 
-    def execution(self, key: str, fail_epoch: int | None = None) -> Execution:
+    def execution(
+        self, key: str, fail_epoch: int | None = None, kill_in_save: int | None = None
+    ) -> Execution:
         """The execution settings of trial `key` (never part of a key)."""
         train = self.spec.train
         return Execution(
@@ -54,6 +60,8 @@ class RunContext:
             affinity_every=train.affinity.every,
             affinity_params=train.affinity.params,
             fail_epoch=fail_epoch,
+            kill_in_save=kill_in_save,
+            store_deadline_s=self.faults.store_deadline_s,
             checkpoint_dir=str(self.checkpoint_dir(key)),
             gpus=self.spec.resources.gpu,
         )
@@ -86,7 +94,7 @@ def trial_request(trial: Trial, ctx: RunContext) -> TrialRequest:
     fail_epoch = debug.fail_epoch if trial.config.tasks in fail_sets else None
     return TrialRequest(
         config=trial.config,
-        execution=ctx.execution(trial.key, fail_epoch),
+        execution=ctx.execution(trial.key, fail_epoch, ctx.faults.kill_in_save),
         name=trial.name,
         tags=_tags(ctx, trial.config, trial.pretrain),
     )

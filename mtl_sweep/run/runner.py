@@ -31,17 +31,23 @@ import click
 import mtl_sweep.run.cluster as cluster
 from mtl_core import contract as C
 from mtl_core.cachedir import default_cache_dir
+from mtl_core.errors import InfraError
 from mtl_core.files import writable_dir
 from mtl_core.trial import TUNE_CONFIG_KEY, TrialRequest
 from mtl_sweep.expand import Plan, expand
+from mtl_sweep.run.fault_env import FaultSettings
 from mtl_sweep.run.interrupt import Interrupt
 from mtl_sweep.run.prepare import DataPrep
 from mtl_sweep.run.report_job import ReportJob
 from mtl_sweep.run.requests import RunContext, job_request, trial_request
+from mtl_sweep.run.searcher import StagedSearcher
+from mtl_sweep.run.store_watch import StoreWatch
 from mtl_sweep.run.summary import command_seconds, print_next_steps, print_skipped, print_summary
+from mtl_sweep.run.tuned import tuned_todo
 from mtl_sweep.spec.load import load_spec
 from mtl_sweep.spec.redact import redacted_dump
 from mtl_sweep.store.lease import Lease
+from mtl_sweep.store.orphans import discard_orphans
 from mtl_sweep.store.tracker import Tracker
 from mtl_sweep.store.uri import resolve_tracking_uri, store_exists
 
@@ -78,6 +84,25 @@ class Work:
     trials: list
     skipped: list  # trials already FINISHED
 
+    def tune_parts(self, ctx: RunContext) -> tuple[Any, Any, int]:
+        """The searcher (jobs before the trials that need them), no scheduler, the count."""
+        job_keys = {j.key for j in self.jobs}
+        searcher = StagedSearcher(
+            [job_request(j, ctx) for j in self.jobs],
+            [
+                (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
+                for t in self.trials
+            ],
+        )
+        return searcher, None, len(self.jobs) + len(self.trials)
+
+    def settle(self, searcher: Any, outcome: Outcome, ctx: RunContext) -> None:
+        """After Tune, before the runs are closed: nothing to do for a grid."""
+
+    def has_work(self) -> bool:
+        """Whether anything is left to run."""
+        return bool(self.jobs or self.trials)
+
 
 def run_sweep(opts: RunOptions) -> int:
     """Run a sweep end to end; returns the exit code.
@@ -91,6 +116,7 @@ def run_sweep(opts: RunOptions) -> int:
         spec = load_spec(opts.spec, opts.overrides)
         plan = expand(spec, opts.spec)
         uri = resolve_tracking_uri(opts.tracking_uri, spec.tracking.uri)
+        faults = FaultSettings.from_env()
         # Paths and the cluster a user named: one line (exit 2 or 3) before anything starts.
         cache = writable_dir(default_cache_dir(spec.data.cache_dir), "the cache folder")
         storage = _storage_path(opts)
@@ -102,12 +128,14 @@ def run_sweep(opts: RunOptions) -> int:
         prep.check()  # what a user can get wrong exits 2 before MLflow or Ray start
         prep.start()  # synthetic faces render while MLflow and Ray start
         try:
-            return _prepared(opts, spec, plan, uri, prep, interrupt)
+            return _prepared(opts, spec, plan, uri, prep, interrupt, faults)
         finally:
             prep.cancel()  # does something only when giving up before the data was needed
 
 
-def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, interrupt) -> int:
+def _prepared(
+    opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, interrupt, faults
+) -> int:
     """The sweep once its data is checked (and synthetic faces are rendering)."""
     if opts.dry_run:
         if not _address(opts):
@@ -121,7 +149,8 @@ def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, inte
         return 0
     tracker = Tracker(uri)
     exp_id = tracker.experiment_id(spec.experiment, create=not opts.dry_run)
-    work = _todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
+    todo = tuned_todo if spec.search is not None else _todo  # a search: docs/tuning.md
+    work = todo(tracker, plan, spec.experiment, exp_id, opts.rerun)
     if opts.dry_run:
         click.echo(
             f"dry run: would run {len(work.jobs)} pretraining jobs and {len(work.trials)} trials"
@@ -129,7 +158,7 @@ def _prepared(opts: RunOptions, spec, plan: Plan, uri: str, prep: DataPrep, inte
         return 0
     assert exp_id is not None
     prep.labels_ok()  # before the sweep's run exists: a split with no sample is exit 2
-    ctx = RunContext(spec, uri, exp_id, "", prep.cache_dir)
+    ctx = RunContext(spec, uri, exp_id, "", prep.cache_dir, faults)
     return _drive(tracker, plan, work, ctx, opts, interrupt, prep)
 
 
@@ -164,6 +193,10 @@ def _drive(
     sweep_run = tracker.sweep_run(exp_id, spec.name)
     lease = Lease(tracker.client, sweep_run, ctx.tracking_uri, spec.name)
     lease.acquire()  # before touching runs another live driver may own
+    # A store that stays down: one line within a minute, exit 3 once trials cannot wait.
+    watch = StoreWatch(ctx.tracking_uri, ctx.faults.store_deadline_s, spec.failure.retries + 1)
+    watch.start()
+    interrupt.stop_when(watch.gave_up)
     ctx = replace(ctx, parent_run_id=sweep_run)
     outcome = Outcome()
     report = ReportJob(ctx.tracking_uri, spec.experiment, spec.name)
@@ -177,21 +210,28 @@ def _drive(
             tracker.client.set_tag(sweep_run, "mlflow.note.content", spec.description)
         if opts.rerun:
             _forget_checkpoints(ctx, work)
-        if (work.jobs or work.trials) and not interrupt.requested:
+        folders = {i.key: ctx.checkpoint_dir(i.key) for i in [*work.jobs, *work.trials]}
+        discard_orphans(tracker.client, folders, exp_id)
+        if work.has_work() and not interrupt.requested:
             click.echo(
                 f"running {len(work.jobs)} pretraining job(s) and {len(work.trials)} trial(s)"
             )
-            outcome = _tune(plan, ctx, work.jobs, work.trials, opts, interrupt, prep, report.start)
+            outcome = _tune(ctx, work, opts, interrupt, prep, report.start)
         elif not interrupt.requested:
             prep.wait()
             click.echo("nothing to run: every trial is done (use --rerun to run them again)")
-        if not interrupt.requested:
+        if not interrupt.requested and watch.check():
             report.attach(tracker.client, sweep_run)
             status = "FAILED" if outcome.failed else "FINISHED"
     finally:
-        _settle(tracker, ctx, sweep_run, outcome, status, interrupt)
-        lease.release()
+        watch.stop()
+        if watch.check():  # else nothing can be marked: the next run takes the lease over
+            with interrupt.shielded():
+                _settle(tracker, ctx, sweep_run, outcome, status, interrupt)
+            lease.release()
     print_summary(outcome, len(work.skipped), command_seconds(), interrupt)
+    if watch.down_since is not None:
+        raise InfraError(watch.verdict())
     print_next_steps(ctx.tracking_uri, exp_id, spec.experiment, spec.name, report.attached)
     if interrupt.requested:
         return interrupt.exit_code
@@ -227,10 +267,8 @@ def _forget_checkpoints(ctx: RunContext, work: Work) -> None:
 
 
 def _tune(
-    plan: Plan,
     ctx: RunContext,
-    jobs,
-    trials,
+    work: Work,
     opts: RunOptions,
     interrupt: Interrupt,
     prep: DataPrep,
@@ -248,25 +286,16 @@ def _tune(
     """
     import ray
 
-    from mtl_sweep.run.searcher import StagedSearcher
-
-    job_keys = {j.key for j in jobs}
-    searcher = StagedSearcher(
-        [job_request(j, ctx) for j in jobs],
-        [
-            (trial_request(t, ctx), t.pretrain_key if t.pretrain_key in job_keys else None)
-            for t in trials
-        ],
-    )
+    searcher, scheduler, total = work.tune_parts(ctx)
     started_here = _start_ray(opts)
     interrupt.reclaim()  # ray.init took SIGTERM: a stop must go through Tune, not abort
     try:
         if not started_here:
             prep.wait()
-        total = len(jobs) + len(trials)
         stopper = interrupt.stopper(also=prep.failed)  # a failed render stops every trial
-        tuner = _tuner(ctx.spec, searcher, total, opts, stopper, ctx.tracking_uri)
+        tuner = _tuner(ctx.spec, searcher, scheduler, total, opts, stopper, ctx.tracking_uri)
         outcome = _outcome(tuner.fit())
+        work.settle(searcher, outcome, ctx)
         if not interrupt.requested:
             prep.wait()  # raises what stopped the rendering, if anything did
             outcome.failed.extend(searcher.skipped)
@@ -326,7 +355,7 @@ def _storage_path(opts: RunOptions) -> str | None:
     return storage
 
 
-def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: str):
+def _tuner(spec, searcher, scheduler, total: int, opts: RunOptions, stopper, tracking_uri: str):
     """The Tuner: reused actors, retries from checkpoints, our progress line."""
     import ray
     from ray import tune
@@ -362,6 +391,7 @@ def _tuner(spec, searcher, total: int, opts: RunOptions, stopper, tracking_uri: 
         ),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
+            scheduler=scheduler,  # None: FIFO; a tuned sweep's per-cell schedulers
             num_samples=total,
             max_concurrent_trials=max_conc,
             reuse_actors=True,

@@ -22,6 +22,7 @@ from mtl_sweep.spec.redact import is_secret
 from mtl_sweep.spec.schema import Spec
 from mtl_sweep.spec.suggest import unknown_key_message
 from mtl_sweep.spec.validate import check_spec
+from mtl_sweep.spec.weights import UNION_TAGS
 from mtl_sweep.spec.yamlsafe import YamlProblem, load_yaml
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -238,6 +239,8 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     for part in loc:
         if isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "list"}):
             continue  # a union branch such as 'list[str]' or 'function-after[...]'
+        if isinstance(part, str) and part in UNION_TAGS and out[-2:-1] == ["weights"]:
+            continue  # a weights item's tag: lattice or vector
         if (
             isinstance(part, str)
             and part in _SOURCE_KINDS

@@ -21,6 +21,8 @@ from pydantic import (
 
 from mtl_core.settings import Count, Seed, Strict, TrainSettings
 from mtl_core.sources import Source, SyntheticSource
+from mtl_sweep.spec.search import SearchSpec
+from mtl_sweep.spec.weights import WeightItem
 
 
 def _as_list(value: Any) -> Any:
@@ -113,7 +115,6 @@ class StageSpec(Strict):
 # --- The grid -------------------------------------------------------------------------------
 
 TaskItem = str | list[str]  # a shorthand, a task name, or an explicit task set
-WeightVector = list[float] | dict[str, float]
 
 
 class CellSpec(Strict):
@@ -123,7 +124,7 @@ class CellSpec(Strict):
     backbone: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     pretrain: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
     weighting: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
-    weights: Annotated[list[WeightVector] | None, BeforeValidator(_as_weight_list)] = None
+    weights: Annotated[list[WeightItem] | None, BeforeValidator(_as_weight_list)] = None
     seed: Annotated[list[Seed] | None, BeforeValidator(_as_list)] = None
     train: dict[str, Any] = Field(default_factory=dict)  # overrides of the sweep's train
     # Names a reference model (e.g. "DEX"): its trials are counted separately and shown
@@ -159,8 +160,9 @@ class GridSpec(Strict):
         default_factory=lambda: ["fixed"]
     )  # fixed, uncertainty, dwa, gradnorm
     # Fixed loss weights in task order (age, gender, emotion, smile), or {task: weight}
-    # with omitted tasks at 1. Only `fixed` uses them; a zero drops that task.
-    weights: Annotated[list[WeightVector], BeforeValidator(_as_weight_list)] = Field(
+    # with omitted tasks at 1, or a lattice per task set: {ratios: [...]} for pairs,
+    # {simplex: N} (spec/weights.py). Only `fixed` uses them; a zero drops that task.
+    weights: Annotated[list[WeightItem], BeforeValidator(_as_weight_list)] = Field(
         default_factory=lambda: [[1.0, 1.0, 1.0, 1.0]]
     )
     seed: Annotated[list[Seed], BeforeValidator(_as_list)] = Field(default_factory=lambda: [0])
@@ -215,6 +217,8 @@ class Spec(Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     failure: FailureSpec = Field(default_factory=FailureSpec)
     debug: DebugSpec = Field(default_factory=DebugSpec)
+    # None: every cell trains at its train settings; else each cell is tuned (docs/tuning.md)
+    search: SearchSpec | None = None
     # Key path -> the string with secret ${VAR}s left unexpanded (set by mtl_sweep.spec.load).
     _redactions: dict[tuple[object, ...], str] = PrivateAttr(default_factory=dict)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -15,35 +14,11 @@ from mtl_core.sources import SOURCE_TASKS
 from mtl_core.tasks import TASKS, expand_task_item
 from mtl_core.weightings import WEIGHTINGS
 from mtl_sweep.spec.schema import EXECUTION_ONLY_TRAIN_KEYS, Spec, TrainSpec
+from mtl_sweep.spec.search import check_search
 from mtl_sweep.spec.suggest import unknown_key_message
+from mtl_sweep.spec.weights import check_item
 
 STAGE_SOURCE_KINDS: tuple[str, ...] = ("imdb_wiki", "synthetic")
-
-
-def weight_vector(value: list[float] | dict[str, float]) -> dict[str, float]:
-    """Turn a weight vector (task order, or {task: w} with omitted tasks at 1) into a dict.
-
-    Raises ValueError for a wrong length, an unknown task, a negative or non-finite
-    weight, or all zeros.
-    """
-    if isinstance(value, dict):
-        unknown = set(value) - set(TASKS)
-        if unknown:
-            raise ValueError(f"unknown task {sorted(unknown)[0]!r}; known: {', '.join(TASKS)}")
-        weights = {t: float(value.get(t, 1.0)) for t in TASKS}
-    else:
-        if len(value) != len(TASKS):
-            raise ValueError(
-                f"a weight vector has {len(TASKS)} numbers, in the order {', '.join(TASKS)}; "
-                f"got {len(value)}"
-            )
-        weights = {t: float(w) for t, w in zip(TASKS, value, strict=True)}
-    for task, w in weights.items():
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight of {task} must be a finite number >= 0, got {w}")
-    if not any(weights.values()):
-        raise ValueError("all weights are zero: the vector trains no task")
-    return weights
 
 
 def merged_train(base: TrainSpec, overrides: dict[str, Any], file: str, where: str) -> TrainSpec:
@@ -160,6 +135,8 @@ def check_spec(spec: Spec, file: str) -> None:
         )
         blocks.append(_Block(train, weightings, backbones, rule.train, f"grid.include[{i}].train"))
     _check_read(spec, blocks, fail)
+    if spec.search is not None:
+        _check_search(spec, file, fail)
     for i, rule in enumerate(grid.exclude):
         _check_axes(rule, f"grid.exclude[{i}]", spec, fail)
         if all(getattr(rule, k) is None for k in type(rule).model_fields):
@@ -211,6 +188,25 @@ def _check_read(spec: Spec, blocks: list[_Block], fail: Any) -> None:
         ]
         if path in top and all(path in skipped for skipped in heirs):
             fail(f"train.{path}", top[path])
+
+
+def _check_search(spec: Spec, file: str, fail: Any) -> None:
+    """The search block against the grid's train settings and cells (spec/search.py)."""
+    grid = spec.grid
+    top = _Block(spec.train, set(grid.weighting), set(grid.backbone), {}, "train")
+    weighted: set[str] = set()
+    for rule in [grid, *grid.include]:
+        if "fixed" in (rule.weighting or grid.weighting):
+            for item in rule.tasks or grid.tasks:
+                weighted.update(t for ts in expand_task_item(item) if len(ts) > 1 for t in ts)
+    check_search(
+        spec.search,
+        spec.train,
+        _unread(top),
+        weighted,
+        lambda over: merged_train(spec.train, over, file, "search.space"),
+        fail,
+    )
 
 
 def _check_schedule(schedule: Any, epochs: int, where: str, fail: Any) -> None:
@@ -290,7 +286,7 @@ def _axis_problem(axis: str, value: Any, spec: Spec) -> str | None:
         if axis == "tasks":
             expand_task_item(value)
         elif axis == "weights":
-            weight_vector(value)
+            check_item(value)
     except ValueError as exc:
         return str(exc)
     if axis == "backbone":

@@ -16,26 +16,27 @@ from mtl_core.errors import InfraError
 TIMEOUT_S = 5.0  # per probe; a healthy local store answers in milliseconds
 
 
-def check_store(uri: str, timeout: float = TIMEOUT_S) -> None:
+def check_store(uri: str, timeout: float = TIMEOUT_S, thorough: bool = True) -> None:
     """Raise InfraError naming the store when it cannot be used.
 
     sqlite: a missing file is fine (MLflow creates it); a file that is not a database, is
-    corrupt, or stays locked for `timeout` is not. http(s): `GET /health` must answer.
-    Other schemes (postgresql, mysql, ...) are left to MLflow.
+    corrupt (`thorough`: sqlite's quick_check, which reads the whole file), or stays
+    locked for `timeout` is not. http(s): `GET /health` must answer. Other schemes
+    (postgresql, mysql, ...) are left to MLflow.
     """
     if uri.startswith("sqlite:///"):
-        _check_sqlite(Path(uri[len("sqlite:///") :]), timeout)
+        _check_sqlite(Path(uri[len("sqlite:///") :]), timeout, thorough)
     elif uri.startswith(("http://", "https://")):
         _check_server(uri.rstrip("/"), timeout)
 
 
-def _check_sqlite(path: Path, timeout: float) -> None:
+def _check_sqlite(path: Path, timeout: float, thorough: bool) -> None:
     if not path.exists():
         return
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as con:
             con.execute("select count(*) from sqlite_master").fetchone()
-            ok = con.execute("pragma quick_check").fetchone()
+            ok = con.execute("pragma quick_check").fetchone() if thorough else ("ok",)
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc):
             raise InfraError(

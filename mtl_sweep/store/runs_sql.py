@@ -66,8 +66,10 @@ class SqlReader:
             if "no such table" in str(exc) or "does not exist" in str(exc):
                 return None  # not migrated yet: the client migrates it
             raise InfraError(f"tracking store {uri} cannot be read: {exc.orig}") from None
-        except sa.exc.DatabaseError as exc:
-            raise InfraError(f"tracking store {uri} cannot be read: {exc.orig}") from None
+        except sa.exc.DatabaseError as exc:  # the same words as the health check's
+            raise InfraError(
+                f"tracking store {uri} is not a usable {scheme} database: {exc.orig}"
+            ) from None
         if [r[0] for r in revision] and all(r[0] in KNOWN_REVISIONS for r in revision):
             return cls(uri, engine)
         engine.dispose()

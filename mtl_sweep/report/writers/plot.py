@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import NullFormatter
 
 from mtl_core.errors import UserError
+from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.model import (
     BETTER,
     WORSE,
@@ -20,10 +22,15 @@ from mtl_sweep.report.model import (
     Document,
     Figure,
     ForestPanel,
+    FrontPanel,
+    Point,
+    SensitivityPanel,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+CLIP = -1.0  # sensitivity panels: the lowest objective shown
 
 
 def write_plots(doc: Document, path: str | Path) -> list[Path]:
@@ -51,6 +58,12 @@ def _save(figure: Figure, path: Path) -> Path:
         fig = MplFigure(figsize=size, layout="constrained")
         axes = fig.subplots(len(figure.panels), 1, squeeze=False, height_ratios=heights)[:, 0]
         fig.supxlabel(_forest_key(first.alpha), fontsize="small", wrap=True)
+    elif isinstance(first, SensitivityPanel):
+        # One row per searched dimension, one column per task.
+        keys = list(dict.fromkeys(p.key for p in figure.panels))
+        ncols = len(figure.panels) // len(keys)
+        fig = MplFigure(figsize=(4.2 * ncols, 3.6 * len(keys)), layout="constrained")
+        axes = fig.subplots(len(keys), ncols, squeeze=False).ravel()
     else:
         fig = MplFigure(figsize=(5.2 * len(figure.panels), 4.6), layout="constrained")
         axes = fig.subplots(1, len(figure.panels), squeeze=False)[0]
@@ -127,4 +140,113 @@ def _affinity(fig: MplFigure, ax: Axes, panel: AffinityPanel) -> None:
     fig.colorbar(image, ax=ax, shrink=0.8)
 
 
-_DRAW: dict[type, Any] = {ForestPanel: _forest, AffinityPanel: _affinity}
+# --- trade-off fronts ----------------------------------------------------------------------
+
+STRATEGY_MARKERS = ("s", "^", "D", "v", "P", "X")  # one per adaptive strategy, in order
+
+
+def _front(fig: MplFigure, ax: Axes, panel: FrontPanel) -> None:
+    """One task pair's front: every fixed weighting at its means over seeds with its
+    (1 - alpha) interval per axis as a cross, the front as a line through the non-dominated
+    weightings, each adaptive strategy as its own marker (labelled with its verdict) and
+    the single-task point (each task trained alone). An axis where lower is better (MAE)
+    is reversed, so better is always up and to the right."""
+    front, alpha = panel.front, panel.alpha
+    metrics = [PRIMARY_METRIC[t] for t in front.pair]
+    scale = [100.0 if m.percent else 1.0 for m in metrics]
+
+    def at(p: Point) -> tuple[list[float], list[float], list[float], list[float]]:
+        x, y = (a.mean * s for a, s in zip(p.axes, scale, strict=True))
+        # Half the interval (none with one seed): the cross's arms.
+        ex, ey = (
+            0.0 if math.isnan(a.high) else (a.high - a.low) / 2 * s
+            for a, s in zip(p.axes, scale, strict=True)
+        )
+        return [x], [y], [ex], [ey]
+
+    labelled: set[str] = set()
+    for p, on in zip(front.points, front.on_front, strict=True):
+        x, y, ex, ey = at(p)
+        text = "fixed weighting (on the front)" if on else "fixed weighting (dominated)"
+        label = None if text in labelled else text  # one legend entry per kind
+        labelled.add(text)
+        ax.errorbar(x, y, ey, ex, fmt="o", color="C0" if on else "0.6", capsize=2, label=label)
+        ax.annotate(p.name, (x[0], y[0]), xytext=(3, 3), textcoords="offset points", fontsize=6)
+    line = sorted((p.axes[0].mean * scale[0], p.axes[1].mean * scale[1]) for p in front.front)
+    # Over the interval crosses (zorder), which would hide it with wide intervals.
+    ax.plot(
+        [x for x, _ in line],
+        [y for _, y in line],
+        "-",
+        color="C0",
+        linewidth=2.2,
+        zorder=4,
+        label="fixed-weight front",
+    )
+    for k, v in enumerate(front.strategies):
+        x, y, ex, ey = at(v.point)
+        marker = STRATEGY_MARKERS[k % len(STRATEGY_MARKERS)]
+        label = f"{v.point.name}: {v.verdict}"
+        ax.errorbar(
+            x, y, ey, ex, fmt=marker, color=f"C{k + 1}", ms=8, capsize=2, label=label, zorder=5
+        )
+    if len(front.singles) == 2:
+        sx = front.singles[front.pair[0]].axes[0].mean * scale[0]
+        sy = front.singles[front.pair[1]].axes[1].mean * scale[1]
+        ax.plot([sx], [sy], "*", color="black", ms=14, zorder=6, label="single-task (each alone)")
+    for m, flip, set_label in (
+        (metrics[0], ax.invert_xaxis, ax.set_xlabel),
+        (metrics[1], ax.invert_yaxis, ax.set_ylabel),
+    ):
+        if not m.higher_is_better:
+            flip()
+        set_label(m.label + ("" if m.higher_is_better else ", axis reversed"))
+    ax.set_title(
+        f"{panel.title}\nmeans over seeds, {100 * (1 - alpha):g}% CI; better: up and right",
+        fontsize="small",
+    )
+    # Below the axes: inside, it would hide points wherever it went.
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)
+
+
+# --- sensitivity curves (tuned sweeps) ---------------------------------------------------
+
+
+def _sensitivity(fig: MplFigure, ax: Axes, panel: SensitivityPanel) -> None:
+    """A searched dimension against the validation objective of every search run of the
+    cells that train the panel's task (single-task and multi-task in one panel); hollow
+    markers: samples stopped early (their objective is the last round they reached)."""
+    for name, points in panel.series:
+        if not points:
+            continue
+        xs, ys = [x for x, _, _ in points], [y for _, y, _ in points]
+        (line,) = ax.plot(xs, ys, "-", alpha=0.5, label=name)
+        full = [(x, y) for x, y, stopped in points if not stopped]
+        stop = [(x, y) for x, y, stopped in points if stopped]
+        if full:
+            ax.plot(*zip(*full, strict=True), "o", color=line.get_color())
+        if stop:
+            ax.plot(*zip(*stop, strict=True), "o", mfc="none", color=line.get_color())
+    if panel.log:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels of a range's two decades only
+    # A diverged sample's relative objective can be in the thousands below 0 (its MAE
+    # against the trivial one): the axis stops at CLIP, where the rest is readable.
+    ys = [y for _, points in panel.series for _, y, _ in points]
+    if ys and min(ys) < CLIP:
+        ax.set_ylim(CLIP, max(max(ys), 0.0) + 0.05)
+        ax.annotate(
+            f"clipped at {CLIP:g}", (0.02, 0.02), xycoords="axes fraction", fontsize="x-small"
+        )
+    ax.set_xlabel(panel.key)
+    ax.set_ylabel(f"val objective ({panel.objective})")
+    ax.set_title(f"{panel.task}: {panel.key}", fontsize="medium")
+    ax.legend(fontsize="x-small")
+
+
+_DRAW: dict[type, Any] = {
+    ForestPanel: _forest,
+    AffinityPanel: _affinity,
+    SensitivityPanel: _sensitivity,
+    FrontPanel: _front,
+}

@@ -1,0 +1,1 @@
+"""Tuned comparisons: cells, paired samples, search-trial keys and the winner of a cell."""
