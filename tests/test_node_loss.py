@@ -65,30 +65,19 @@ def test_a_lost_worker_node_resumes_its_trial_on_the_other_node_in_the_same_run(
     address = f"127.0.0.1:{port}"
     try:
         server.start()
-        subprocess.run(
-            [
-                *("ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"),
-                *("--include-dashboard=false", "--num-cpus=1", f"--temp-dir={ray_tmp}"),
-                "--disable-usage-stats",
-            ],
-            env=env,
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        subprocess.run(
-            [
-                *(sys.executable, str(REPO / "tests" / "ray_loopback.py"), "start"),
-                *(f"--address={address}", "--num-cpus=1", f"--node-manager-port={worker_port}"),
-                "--disable-usage-stats",
-            ],
-            env=env,
-            cwd=tmp_path,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        head = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
+        head += ["--include-dashboard=false", f"--temp-dir={ray_tmp}"]
+        worker = [sys.executable, str(REPO / "tests" / "ray_loopback.py"), "start"]
+        worker += [f"--address={address}", f"--node-manager-port={worker_port}"]
+        for command in (head, worker):  # one CPU each: the trial lands on one node
+            subprocess.run(
+                [*command, "--num-cpus=1", "--disable-usage-stats"],
+                env=env,
+                cwd=tmp_path,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         driver = box.popen(
             "run", SMOKE, *SWEEP, "--address", address, "--tracking-uri", server.uri, **auth
         )
