@@ -187,6 +187,8 @@ def _setup(
     state: dict[str, Any] | None,
 ) -> Session:
     """Log the params, load the data, build model, weighting, optimizer and schedule."""
+    # Over 60 lines on purpose: the trial's setup in the order its parts depend on each
+    # other (data sizes the heads and the schedule; a resume state restores them all).
     cfg, ex = request.config, request.execution
     torch.set_num_threads(ex.threads)
     seed_everything(cfg.seed)

@@ -151,6 +151,8 @@ def _front(fig: MplFigure, ax: Axes, panel: FrontPanel) -> None:
     weightings, each adaptive strategy as its own marker (labelled with its verdict) and
     the single-task point (each task trained alone). An axis where lower is better (MAE)
     is reversed, so better is always up and to the right."""
+    # Over 60 lines on purpose: one panel drawn in layer order (crosses, front line,
+    # strategies, single-task star, labels), each layer a few matplotlib calls.
     front, alpha = panel.front, panel.alpha
     metrics = [PRIMARY_METRIC[t] for t in front.pair]
     scale = [100.0 if m.percent else 1.0 for m in metrics]
