@@ -11,7 +11,7 @@ import scipy.stats
 
 from mtl_sweep.report import build_report
 from mtl_sweep.report.fronts import hypervolume, normalise
-from mtl_sweep.report.model import BEYOND, DOMINATED, FIXED, FRONT, Front
+from mtl_sweep.report.model.fronts import BEYOND, DOMINATED, FIXED, FRONT, Front
 
 from .test_report import Study, empty_store, uri  # noqa: F401  (fixtures)
 

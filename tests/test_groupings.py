@@ -12,7 +12,7 @@ import pytest
 import mtl_sweep.report.groupings as G
 from mtl_core import contract as C
 from mtl_sweep.report import build_report, render_report
-from mtl_sweep.report.model import Grouping
+from mtl_sweep.report.model.base import Grouping
 
 from .test_report import Study, empty_store, md_table, report_cli, uri  # noqa: F401
 

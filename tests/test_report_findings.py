@@ -12,10 +12,10 @@ import scipy.stats
 
 from mtl_sweep.report import build_report
 from mtl_sweep.report.findings import analyse
-from mtl_sweep.report.model import DELTA_M as DELTA
-from mtl_sweep.report.model import NO_DIFFERENCE, UNTESTED
-from mtl_sweep.report.model import VERDICT_BETTER as BETTER
-from mtl_sweep.report.model import VERDICT_WORSE as WORSE
+from mtl_sweep.report.model.findings import DELTA_M as DELTA
+from mtl_sweep.report.model.findings import NO_DIFFERENCE, UNTESTED
+from mtl_sweep.report.model.findings import VERDICT_BETTER as BETTER
+from mtl_sweep.report.model.findings import VERDICT_WORSE as WORSE
 from mtl_sweep.report.stats import holm, min_detectable_difference
 
 from .test_report import Study, empty_store, uri  # noqa: F401

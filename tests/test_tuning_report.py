@@ -10,7 +10,8 @@ import pandas as pd
 
 from mtl_core import contract as C
 from mtl_sweep.report.document import build_document
-from mtl_sweep.report.model import DAGGER, Report
+from mtl_sweep.report.model.report import Report
+from mtl_sweep.report.model.tuning import DAGGER
 from mtl_sweep.report.tuning import build_tuning, edge_warnings
 from mtl_sweep.report.writers.csv import write_csv
 from mtl_sweep.search.select import finished_search_results, winner

@@ -8,7 +8,7 @@ import click
 
 from mtl_core.errors import UserError
 from mtl_core.files import writable_dir
-from mtl_sweep.report.model import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, DEFAULT_GROUP_BY, FORMATS, GROUP_KEYS
 
 # --out's suffix picks the format when --format is not given.
 SUFFIX_FORMATS: dict[str, str] = {

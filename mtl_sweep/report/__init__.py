@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mtl_sweep.report.model import DEFAULT_ALPHA, DEFAULT_GROUP_BY, Report
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, DEFAULT_GROUP_BY
+from mtl_sweep.report.model.report import Report
 
 
 def build_report(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from mtl_sweep.report.model import MULTI, SINGLE, Row, Table
+from mtl_sweep.report.model.base import MULTI, SINGLE, Row, Table
 
 BUDGET = "budget/"
 TOLERANCE = 0.01  # relative difference above which a comparison is flagged

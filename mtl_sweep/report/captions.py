@@ -7,7 +7,9 @@ from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.budgets import budget_text
 from mtl_sweep.report.cells import gain_unit, shown
 from mtl_sweep.report.compare import detectable
-from mtl_sweep.report.model import MISSING, MULTI, Convention, Report, Row, Table
+from mtl_sweep.report.model.base import MISSING, MULTI, Row, Table
+from mtl_sweep.report.model.document import Convention
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.stats import NO_SPREAD, POWER
 
 MAX_NOTES = 12  # rows listed in a table's failure footnote before "and N more"

@@ -10,7 +10,7 @@ import math
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, Metric
-from mtl_sweep.report.model import MISSING, MULTI, Column, Interval, Paired, Row, Stat, Table
+from mtl_sweep.report.model.base import MISSING, MULTI, Column, Interval, Paired, Row, Stat, Table
 
 DECIMALS: dict[str, int] = {"age_mae": 2, "age_eps": 3}  # shown decimals; accuracies: 1 (%)
 DELTA_DECIMALS = 2

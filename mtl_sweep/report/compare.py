@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
-from mtl_sweep.report.model import DEFAULT_ALPHA, Row
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, Row
 from mtl_sweep.report.stats import (
     holm_adjust,
     mean_ci,

@@ -11,7 +11,8 @@ from mtl_sweep.report.fronts_section import front_panels, fronts_section
 from mtl_sweep.report.grouping_section import affinity_panels, grouping_section
 from mtl_sweep.report.guide import guide_section
 from mtl_sweep.report.main_section import main_section
-from mtl_sweep.report.model import Document, Figure, Report, Section
+from mtl_sweep.report.model.document import Document, Figure, Section
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.tuning_section import (
     budget_notes,
     sensitivity_panels,

@@ -26,12 +26,10 @@ from collections.abc import Sequence
 
 from mtl_core.tasks import TASKS
 from mtl_sweep.report.compare import baselines, seed_deltas, seed_gains
-from mtl_sweep.report.model import (
-    DEFAULT_ALPHA,
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, MULTI, SINGLE, Paired, Row
+from mtl_sweep.report.model.findings import (
     DELTA_M,
-    MULTI,
     NO_DIFFERENCE,
-    SINGLE,
     UNTESTED,
     VERDICT_BETTER,
     VERDICT_WORSE,
@@ -40,8 +38,6 @@ from mtl_sweep.report.model import (
     Findings,
     GroupFinding,
     Interaction,
-    Paired,
-    Row,
     Verdict,
 )
 from mtl_sweep.report.stats import holm_adjust, min_detectable_difference, paired_many

@@ -26,25 +26,21 @@ from mtl_sweep.report.cells import (
     shown,
 )
 from mtl_sweep.report.findings import NO_PRETRAIN
-from mtl_sweep.report.model import (
+from mtl_sweep.report.model.base import Interval, Paired, Row
+from mtl_sweep.report.model.document import Cell, Section, TextTable
+from mtl_sweep.report.model.findings import (
     DELTA_M,
     NO_DIFFERENCE,
     UNTESTED,
     VERDICT_BETTER,
     VERDICT_WORSE,
-    Cell,
     CellFinding,
     Contrast,
     Findings,
     Interaction,
-    Interval,
-    Paired,
-    Report,
-    Row,
-    Section,
-    TextTable,
     Verdict,
 )
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.stats import POWER
 
 TITLE = "Findings"

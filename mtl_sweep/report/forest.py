@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
 from mtl_sweep.report.cells import DELTA_DECIMALS, gain_decimals, gain_unit, shown
-from mtl_sweep.report.model import DELTA_M, MULTI, ForestPanel, ForestRow, Row
+from mtl_sweep.report.model.base import MULTI, Row
+from mtl_sweep.report.model.document import ForestPanel, ForestRow
+from mtl_sweep.report.model.findings import DELTA_M
 
 
 def row_label(row: Row) -> str:

@@ -40,21 +40,17 @@ import pandas as pd
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.compare import baselines, configs_agree
-from mtl_sweep.report.model import (
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, MULTI, SINGLE, Paired, Row
+from mtl_sweep.report.model.fronts import (
     BEYOND,
-    DEFAULT_ALPHA,
     DOMINATED,
     FIXED,
     FRONT,
-    MULTI,
-    SINGLE,
     Front,
     FrontVerdict,
-    Paired,
     Point,
-    Report,
-    Row,
 )
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.query import config_signature
 from mtl_sweep.report.stats import holm_adjust, mean_ci, paired
 

@@ -22,21 +22,10 @@ from mtl_sweep.report.cells import (
     p_text,
     shown,
 )
-from mtl_sweep.report.model import (
-    DOMINATED,
-    FIXED,
-    FRONT,
-    Cell,
-    Front,
-    FrontPanel,
-    FrontVerdict,
-    Interval,
-    Point,
-    Report,
-    Section,
-    Separator,
-    TextTable,
-)
+from mtl_sweep.report.model.base import Interval
+from mtl_sweep.report.model.document import Cell, FrontPanel, Section, Separator, TextTable
+from mtl_sweep.report.model.fronts import DOMINATED, FIXED, FRONT, Front, FrontVerdict, Point
+from mtl_sweep.report.model.report import Report
 
 SINGLE_TASK = "single-task"
 HV_DECIMALS = 4

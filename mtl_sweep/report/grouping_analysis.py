@@ -24,19 +24,19 @@ import mtl_sweep.report.groupings as G
 from mtl_core import contract as C
 from mtl_core.tasks import PRIMARY_METRIC, TASKS
 from mtl_sweep.report.compare import configs_agree, task_gain
-from mtl_sweep.report.model import (
+from mtl_sweep.report.model.base import (
     FINISHED,
     MULTI,
     SINGLE,
     AffinityChoice,
     Grouping,
-    Report,
     Row,
     Selection,
     Served,
     Stat,
     Table,
 )
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.tables import ROW_KEYS, resolve_outcomes
 
 SeedValues = dict[int, float]

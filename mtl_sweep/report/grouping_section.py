@@ -14,17 +14,9 @@ from typing import Any
 import mtl_sweep.report.groupings as G
 from mtl_core.tasks import PRIMARY_METRIC
 from mtl_sweep.report.cells import decimals, num, shown
-from mtl_sweep.report.model import (
-    AffinityChoice,
-    AffinityPanel,
-    Cell,
-    Grouping,
-    Report,
-    Section,
-    Selection,
-    Stat,
-    TextTable,
-)
+from mtl_sweep.report.model.base import AffinityChoice, Grouping, Selection, Stat
+from mtl_sweep.report.model.document import AffinityPanel, Cell, Section, TextTable
+from mtl_sweep.report.model.report import Report
 
 SCORE_CONVENTION = (
     "Score (%) = mean over tasks of 100 s_t (M_t − S_t) / S_t, with M_t from the chosen network "

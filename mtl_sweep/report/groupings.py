@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from mtl_sweep.report.model import AFFINITY, ESTIMATED, MEASURED, SINGLE_BASIS, Pair, Subset
+from mtl_sweep.report.model.base import AFFINITY, ESTIMATED, MEASURED, SINGLE_BASIS, Pair, Subset
 
 MAX_TASKS = 6  # exhaustive search up to this many tasks
 # Re-exported: the selection rules and their callers name them G.MEASURED, G.Subset, ...

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from mtl_sweep.report.budgets import MARK
 from mtl_sweep.report.captions import confidence, delta_formula
-from mtl_sweep.report.model import BETTER, MULTI, WORSE, Convention, Report, Section
+from mtl_sweep.report.model.base import BETTER, MULTI, WORSE
+from mtl_sweep.report.model.document import Convention, Section
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.stats import POWER, WILCOXON_MIN_N
 
 TITLE = "How to read this"

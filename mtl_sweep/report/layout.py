@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 
 from mtl_core.backbones import display_name
 from mtl_core.tasks import TASKS
-from mtl_sweep.report.model import (
+from mtl_sweep.report.model.base import (
     METRICS,
     MULTI,
     PRETRAINING,
     REFERENCE,
     SINGLE,
-    WEIGHTINGS,  # row order
+    WEIGHTINGS,
     Column,
     Row,
     Table,

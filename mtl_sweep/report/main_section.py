@@ -30,20 +30,9 @@ from mtl_sweep.report.cells import (
     unit,
 )
 from mtl_sweep.report.compare import detectable
-from mtl_sweep.report.model import (
-    MULTI,
-    REFERENCE,
-    Cell,
-    Interval,
-    Paired,
-    Report,
-    Row,
-    Section,
-    Separator,
-    Stat,
-    Table,
-    TextTable,
-)
+from mtl_sweep.report.model.base import MULTI, REFERENCE, Interval, Paired, Row, Stat, Table
+from mtl_sweep.report.model.document import Cell, Section, Separator, TextTable
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.stats import WILCOXON_MIN_N
 
 REFERENCE_MODELS = "reference models"  # the separator row before the labelled runs

@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mtl_sweep.report.model import BETTER, WORSE, Cell
+from mtl_sweep.report.model.base import BETTER, WORSE
+from mtl_sweep.report.model.document import Cell
 
 
 @dataclass(frozen=True)

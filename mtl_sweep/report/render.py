@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 from mtl_core.errors import UserError
 from mtl_sweep.report.document import build_document
-from mtl_sweep.report.model import FORMATS, Document, Report
+from mtl_sweep.report.model.base import FORMATS
+from mtl_sweep.report.model.document import Document
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.writers.csv import write_csv
 from mtl_sweep.report.writers.html import write_html
 from mtl_sweep.report.writers.json import write_json

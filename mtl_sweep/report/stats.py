@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mtl_sweep.report.model import DEFAULT_ALPHA, Interval, Paired, Stat
+from mtl_sweep.report.model.base import DEFAULT_ALPHA, Interval, Paired, Stat
 
 WILCOXON_MIN_N = 6  # below this the signed-rank test cannot reach p < 0.05 (2/2^5 = 0.0625)
 POWER = 0.8  # the power the minimum detectable difference is quoted at

@@ -32,7 +32,7 @@ from mtl_sweep.report.budgets import flag_unmatched, row_budget
 from mtl_sweep.report.compare import compare
 from mtl_sweep.report.findings import analyse
 from mtl_sweep.report.layout import Order, main_tables, table_of
-from mtl_sweep.report.model import (
+from mtl_sweep.report.model.base import (
     DEFAULT_ALPHA,
     FAILED,
     FINISHED,
@@ -42,10 +42,10 @@ from mtl_sweep.report.model import (
     REFERENCE,
     SINGLE,
     UNFINISHED,
-    Report,
     Row,
     Stat,
 )
+from mtl_sweep.report.model.report import Report
 from mtl_sweep.report.query import METRIC_KEYS, SweepRuns, config_signature
 
 # The runs that make one row: everything but the seed.

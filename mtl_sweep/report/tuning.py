@@ -19,13 +19,7 @@ import pandas as pd
 from mtl_core import contract as C
 from mtl_core.contract import row_name
 from mtl_core.tasks import parse_tasks_tag
-from mtl_sweep.report.model import (
-    BUDGET_TOLERANCE,
-    OUTER,
-    SearchPoint,
-    TunedCell,
-    Tuning,
-)
+from mtl_sweep.report.model.tuning import BUDGET_TOLERANCE, OUTER, SearchPoint, TunedCell, Tuning
 from mtl_sweep.report.query import SweepRuns
 from mtl_sweep.store.tracker import Tracker
 

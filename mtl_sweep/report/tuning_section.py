@@ -8,17 +8,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mtl_sweep.report.model import (
-    BUDGET_TOLERANCE,
-    DAGGER,
-    Cell,
-    Report,
-    Section,
-    SensitivityPanel,
-    TextTable,
-    TunedCell,
-    Tuning,
-)
+from mtl_sweep.report.model.document import Cell, Section, SensitivityPanel, TextTable
+from mtl_sweep.report.model.report import Report
+from mtl_sweep.report.model.tuning import BUDGET_TOLERANCE, DAGGER, TunedCell, Tuning
 
 OBJECTIVES = {
     "relative": "relative objective: mean over a cell's tasks of 1 − MAE/MAE_trivial (age) or "

@@ -1,1 +1,1 @@
-"""One writer per format, each over the report's Document (report/model.py)."""
+"""One writer per format, each over the report's Document (report/model/document.py)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mtl_sweep.report.model import Document
+from mtl_sweep.report.model.document import Document
 
 
 def write_csv(doc: Document) -> str:

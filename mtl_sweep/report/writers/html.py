@@ -13,7 +13,7 @@ from html import escape
 from tabulate import tabulate
 
 from mtl_sweep.report.markup import HTML, slug
-from mtl_sweep.report.model import Convention, Document, Section, TextTable
+from mtl_sweep.report.model.document import Convention, Document, Section, TextTable
 
 _SEPARATOR_ROW = re.compile(r"<tr><td[^>]*>(<i>[^<]*</i>)\s*</td>(?:<td[^>]*>\s*</td>)*</tr>")
 CSS = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mtl_sweep.report.model import Document
+from mtl_sweep.report.model.document import Document
 
 
 def write_json(doc: Document) -> str:

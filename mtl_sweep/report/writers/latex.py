@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from mtl_sweep.report.markup import LATEX, slug
-from mtl_sweep.report.model import Convention, Document, Section, TextTable
+from mtl_sweep.report.model.document import Convention, Document, Section, TextTable
 
 _SEPARATOR = "@@separator@@"  # placeholder cell, replaced by a rule and a spanning label
 _SEPARATOR_LINE = re.compile(rf"^{re.escape(_SEPARATOR)}(.*?)@@ .*$", flags=re.M)

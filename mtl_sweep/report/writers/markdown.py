@@ -5,7 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from mtl_sweep.report.markup import MARKDOWN
-from mtl_sweep.report.model import Convention, Document, Section, TextTable
+from mtl_sweep.report.model.document import Convention, Document, Section, TextTable
 
 
 def write_markdown(doc: Document, tablefmt: str = "pipe") -> str:

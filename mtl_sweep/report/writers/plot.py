@@ -15,17 +15,16 @@ from matplotlib.ticker import NullFormatter
 
 from mtl_core.errors import UserError
 from mtl_core.tasks import PRIMARY_METRIC
-from mtl_sweep.report.model import (
-    BETTER,
-    WORSE,
+from mtl_sweep.report.model.base import BETTER, WORSE
+from mtl_sweep.report.model.document import (
     AffinityPanel,
     Document,
     Figure,
     ForestPanel,
     FrontPanel,
-    Point,
     SensitivityPanel,
 )
+from mtl_sweep.report.model.fronts import Point
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
