@@ -73,19 +73,17 @@ def test_warmup_ends_at_the_same_step_with_one_source_or_three(tmp_path):
     assert one == three == 3  # one epoch of the budget: 9 steps / 3 epochs
 
 
-def _config(*overrides: str, tasks: str = "all"):
+def _four_task_config(*overrides: str):
+    """The four-task trial's config in the small smoke grid, with `overrides`."""
     spec = load_spec(SWEEPS / "smoke.yaml", [*TINY, *overrides])
-    (trial,) = [
-        t for t in expand(spec).trials if len(t.config.tasks) == (4 if tasks == "all" else 1)
-    ][:1]
-    return trial.config
+    return next(t.config for t in expand(spec).trials if len(t.config.tasks) == 4)
 
 
 def test_the_budget_rule_is_one_function_of_the_split_sizes():
     """mtl_core.budget.trial_budget is what both the planner and the trainable call."""
     from mtl_core.budget import trial_budget
 
-    matched = _config()
+    matched = _four_task_config()
     assert matched.budget_reference is not None  # sized by the age task's train split
     # S = ceil(3 epochs x 50 / 16) = 10, every task sees 16 of its images a step.
     budget = trial_budget(matched, [None, None, None], reference_size=50)
@@ -93,14 +91,14 @@ def test_the_budget_rule_is_one_function_of_the_split_sizes():
     assert budget.images == dict.fromkeys(matched.tasks, 160)
     assert trial_budget(matched, [1, 2, 3], reference_size=None).steps is None  # unknown N_ref
 
-    per_epoch = _config("train.budget.rule=per_epoch")
+    per_epoch = _four_task_config("train.budget.rule=per_epoch")
     assert per_epoch.budget_reference is None
     # Three sources split 16 as 6/5/5; "longest": max(ceil(48/6), ceil(40/5), ceil(30/5)) = 8.
     budget = trial_budget(per_epoch, [48, 40, 30], reference_size=None)
     assert (budget.steps, budget.steps_per_epoch) == (24, 8.0)
     assert budget.per_step == {"age": 6, "gender": 5, "smile": 5, "emotion": 5}
-    summed = _config("train.budget.rule=per_epoch", "data.epoch_rule=sum")
+    summed = _four_task_config("train.budget.rule=per_epoch", "data.epoch_rule=sum")
     assert trial_budget(summed, [48, 40, 30], None).steps == 3 * 8  # ceil(118 / 16) = 8
-    capped = _config("train.budget.rule=per_epoch", "train.steps_per_epoch=5")
+    capped = _four_task_config("train.budget.rule=per_epoch", "train.steps_per_epoch=5")
     assert trial_budget(capped, [48, 40, 30], None).steps == 15
     assert trial_budget(per_epoch, [48, None, 30], None).steps is None
